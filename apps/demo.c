@@ -1,0 +1,157 @@
+/*
+ * demo: the demo app, the contract tests and benchmarks rely on
+ * (../shared DESIGN's table): FastAPI's async examples written in C.
+ */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evfcgi.h"
+
+/* GET /hello: the smallest async route. */
+static void
+hello(evf_req *r)
+{
+    static const char body[] = "{\"message\":\"hello\"}";
+    evf_respond(r, 200, "application/json", body, sizeof(body) - 1);
+}
+
+/* POST /echo: the body back, byte for byte, with its Content-Type. */
+static void
+echo(evf_req *r)
+{
+    size_t len;
+    const void *body = evf_body(r, &len);
+    const char *ctype = evf_header(r, "Content-Type");
+    evf_respond(r, 200, ctype ? ctype : "application/octet-stream", body,
+                len);
+}
+
+/* GET /big?bytes=N: N bytes of text, streamed under backpressure. */
+static void
+big(evf_req *r)
+{
+    static char chunk[64 * 1024];
+    int64_t left = evf_query_int(r, "bytes");
+
+    if (!chunk[0])
+        for (size_t i = 0; i < sizeof(chunk); i++)
+            chunk[i] = (char)('a' + i % 26);
+    if (left <= (int64_t)sizeof(chunk)) {
+        evf_respond(r, 200, "text/plain", chunk, (size_t)left);
+        return;
+    }
+    char len[32];
+    snprintf(len, sizeof(len), "%lld", (long long)left);
+    evf_add_header(r, "Content-Length", len);
+    evf_stream_begin(r, 200, "text/plain");
+    while (left > 0) {
+        size_t n = left < (int64_t)sizeof(chunk) ? (size_t)left : sizeof(chunk);
+        if (evf_stream_write(r, chunk, n) < 0)
+            return;     /* the client left */
+        left -= (int64_t)n;
+    }
+    evf_stream_end(r);
+}
+
+static const evf_query big_query[] = {
+    EVF_Q("bytes", EVF_INT, .has_ge = true, .ge = 0, .has_le = true,
+          .le = 100000000),
+    { .name = NULL },
+};
+
+/*
+ * The seed's example:
+ *     async def fetch_data_from_db(item_id): await asyncio.sleep(0.1) ...
+ *     async def read_item(item_id: int): return await fetch_data_from_db()
+ */
+static json_object *
+fetch_data_from_db(evf_req *r, int64_t item_id)
+{
+    evf_sleep(r, 0.100);    /* simulate a DB query: the loop serves others */
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "item_id", json_object_new_int64(item_id));
+    json_object_object_add(o, "data", json_object_new_string("some data"));
+    return o;
+}
+
+static void
+read_item(evf_req *r)
+{
+    json_object *data = fetch_data_from_db(r, evf_path_int(r, "item_id"));
+    evf_json(r, 200, data);
+}
+
+/* GET /sleep?ms=N */
+static void
+sleep_ms(evf_req *r)
+{
+    int64_t ms = evf_query_int(r, "ms");
+    evf_sleep(r, (double)ms / 1000.0);
+    evf_json_printf(r, 200, "{\"slept_ms\":%lld}", (long long)ms);
+}
+
+static const evf_query sleep_query[] = {
+    EVF_Q("ms", EVF_INT, .has_ge = true, .ge = 0, .has_le = true,
+          .le = 60000),
+    { .name = NULL },
+};
+
+/* GET /gather: three 100 ms awaits at once take 100 ms, not 300. */
+static void
+gather_one(evf_req *r, void *arg)
+{
+    evf_sleep(r, 0.100);
+    *(int *)arg = 1;
+}
+
+static void
+gather(evf_req *r)
+{
+    int done[3] = { 0, 0, 0 };
+    void *args[3] = { &done[0], &done[1], &done[2] };
+    evf_gather(r, 3, gather_one, args);
+    evf_json_printf(r, 200, "{\"tasks\":%d}", done[0] + done[1] + done[2]);
+}
+
+/* GET /events?n=N&interval_ms=M: Server-Sent Events, one every M ms. */
+static void
+events(evf_req *r)
+{
+    int64_t n = evf_query_int(r, "n");
+    double interval = (double)evf_query_int(r, "interval_ms") / 1000.0;
+
+    evf_add_header(r, "Cache-Control", "no-cache");
+    evf_add_header(r, "X-Accel-Buffering", "no");
+    evf_stream_begin(r, 200, "text/event-stream");
+    for (int64_t i = 0; i < n; i++) {
+        if (i)
+            evf_sleep(r, interval);
+        if (evf_stream_printf(r, "id: %lld\ndata: {\"n\":%lld}\n\n",
+                              (long long)i, (long long)i) < 0)
+            return;
+    }
+    evf_stream_end(r);
+}
+
+static const evf_query events_query[] = {
+    EVF_Q("n", EVF_INT, .def = "5", .has_ge = true, .ge = 0, .has_le = true,
+          .le = 10000),
+    EVF_Q("interval_ms", EVF_INT, .def = "100", .has_ge = true, .ge = 0,
+          .has_le = true, .le = 60000),
+    { .name = NULL },
+};
+
+static const evf_route routes[] = {
+    EVF_GET("/hello", hello),
+    EVF_POST("/echo", echo),
+    EVF_GET("/big", big, .query = big_query),
+    EVF_GET("/items/{item_id:int}", read_item),
+    EVF_GET("/sleep", sleep_ms, .query = sleep_query),
+    EVF_GET("/gather", gather),
+    EVF_GET("/events", events, .query = events_query),
+    EVF_END
+};
+
+EVF_APP("demo", routes);

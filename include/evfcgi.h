@@ -1,0 +1,221 @@
+/*
+ * evfcgi.h: the API an application is written against.
+ *
+ * An application is a table of routes (method + path template -> handler)
+ * built into a shared object that evfcgid loads (evfcgid -a app.so), or
+ * linked into a program that calls evf_main() itself.
+ *
+ * Handlers are written straight-line.  Each await (evf_sleep, evf_wait_fd,
+ * evf_gather, evf_stream_write) suspends only the calling request: the
+ * daemon's event loop serves other requests meanwhile and resumes the
+ * handler when its timer fires or its socket is ready.  A handler runs on a
+ * coroutine with its own stack, on the loop's thread.
+ *
+ * Cancellation.  When the front-end goes away (the FastCGI connection
+ * closes, or FCGI_ABORT_REQUEST arrives), a suspended handler is never
+ * resumed: its pending awaits are stopped, the cleanups it registered with
+ * evf_defer() run in reverse order, its evf_alloc() memory is freed and its
+ * stack is reused.  So anything a handler holds across an await must be
+ * released through evf_defer() or come from evf_alloc().
+ *
+ * Memory.  Strings returned by the request accessors and memory from
+ * evf_alloc() belong to the request and live until it ends.
+ */
+#ifndef EVFCGI_H
+#define EVFCGI_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EVF_ABI_VERSION 1
+
+/* Results of awaits, as negative numbers (0 is success). */
+#define EVF_ETIMEDOUT   (-110)  /* a deadline passed before the await ended */
+#define EVF_ECANCELED   (-125)  /* only seen by code outside a handler */
+#define EVF_EGONE       (-32)   /* the client went away (streaming writes) */
+#define EVF_EINVAL      (-22)   /* bad argument */
+
+typedef struct evf_req evf_req;
+typedef struct evf_app_ctx evf_app_ctx;
+typedef struct json_object json_object;
+
+typedef void (*evf_handler_fn)(evf_req *r);
+
+/* Typed parameters, for path templates ({name:int}) and query specs. */
+typedef enum evf_type {
+    EVF_STR = 0,
+    EVF_INT,
+    EVF_FLOAT,
+    EVF_BOOL,
+    EVF_PATH        /* path templates only: the rest of the path, with '/' */
+} evf_type;
+
+/*
+ * A query parameter a route declares.  The router validates declared
+ * parameters before the handler runs and answers 422 listing every bad one
+ * (path and query), as FastAPI does.  A parameter without a default is
+ * required unless .optional is set.  Bounds apply to EVF_INT and EVF_FLOAT.
+ */
+typedef struct evf_query {
+    const char *name;
+    evf_type type;
+    const char *def;        /* default, as it would be written in the URL */
+    bool optional;          /* absent and no default: accessors say absent */
+    bool has_ge, has_le;
+    double ge, le;          /* inclusive bounds */
+} evf_query;
+
+#define EVF_Q(n, t, ...)    { .name = (n), .type = (t), __VA_ARGS__ }
+
+typedef struct evf_route {
+    const char *method;     /* "GET", "POST", ... */
+    const char *path;       /* "/items/{item_id:int}" */
+    evf_handler_fn handler;
+    const evf_query *query; /* array ended by an entry with name NULL */
+    double deadline;        /* seconds for every await of the request; 0: none */
+    bool json_body;         /* parse the body as JSON before the handler */
+    bool blocking;          /* reserved: run on the thread pool */
+} evf_route;
+
+#define EVF_ROUTE(m, p, h, ...) \
+    { .method = (m), .path = (p), .handler = (h), __VA_ARGS__ }
+#define EVF_GET(p, h, ...)      EVF_ROUTE("GET", p, h, __VA_ARGS__)
+#define EVF_POST(p, h, ...)     EVF_ROUTE("POST", p, h, __VA_ARGS__)
+#define EVF_PUT(p, h, ...)      EVF_ROUTE("PUT", p, h, __VA_ARGS__)
+#define EVF_DELETE(p, h, ...)   EVF_ROUTE("DELETE", p, h, __VA_ARGS__)
+#define EVF_PATCH(p, h, ...)    EVF_ROUTE("PATCH", p, h, __VA_ARGS__)
+#define EVF_END                 { .method = NULL }
+
+/*
+ * An application.  A loadable app exports exactly one of these under the
+ * name evf_app_entry, which EVF_APP() defines.  startup runs once per worker
+ * before it accepts (return non-zero to refuse to start); shutdown runs
+ * when the worker stops.
+ */
+typedef struct evf_app {
+    unsigned abi;           /* EVF_ABI_VERSION */
+    const char *name;
+    const evf_route *routes;
+    int (*startup)(evf_app_ctx *app);
+    void (*shutdown)(evf_app_ctx *app);
+} evf_app;
+
+#define EVF_APP_SYMBOL "evf_app_entry"
+#define EVF_APP(n, r, ...)                                              \
+    extern const evf_app evf_app_entry;                                 \
+    const evf_app evf_app_entry = {                                     \
+        .abi = EVF_ABI_VERSION, .name = (n), .routes = (r), __VA_ARGS__ }
+
+/* The value of an app option (conf "app" options), or NULL. */
+const char *evf_app_option(evf_app_ctx *app, const char *key);
+
+/*
+ * Run a FastCGI daemon serving app, with evfcgid's command line (argv).
+ * For programs that link libevfcgi instead of being loaded by evfcgid; works
+ * under spawn-fcgi.  Returns the process exit status.
+ */
+int evf_main(int argc, char **argv, const evf_app *app);
+
+/* Request data.  Returned strings live as long as the request. */
+const char *evf_method(evf_req *r);
+const char *evf_path(evf_req *r);               /* percent-decoded */
+const char *evf_param(evf_req *r, const char *cgi_name);  /* raw CGI param */
+const char *evf_header(evf_req *r, const char *name);  /* case-insensitive */
+const void *evf_body(evf_req *r, size_t *len);
+json_object *evf_body_json(evf_req *r);         /* borrowed; .json_body */
+
+/* Path parameters, validated by the router before the handler runs. */
+int64_t evf_path_int(evf_req *r, const char *name);
+double evf_path_float(evf_req *r, const char *name);
+const char *evf_path_str(evf_req *r, const char *name);
+
+/*
+ * Query parameters.  Declared ones are validated; *_int and *_float return
+ * the default or 0 when absent.  evf_query_str works for any name and
+ * returns NULL when absent.  evf_query_has says whether it was given.
+ */
+bool evf_query_has(evf_req *r, const char *name);
+int64_t evf_query_int(evf_req *r, const char *name);
+double evf_query_float(evf_req *r, const char *name);
+bool evf_query_bool(evf_req *r, const char *name);
+const char *evf_query_str(evf_req *r, const char *name);
+
+/* Request-scoped memory and cleanups (run in reverse order at the end). */
+void *evf_alloc(evf_req *r, size_t size);
+char *evf_strdup(evf_req *r, const char *s);
+int evf_defer(evf_req *r, void (*fn)(void *arg), void *arg);
+
+/*
+ * Responses.  A request is answered once: by evf_respond and its helpers,
+ * by evf_raise, or by a stream.  Headers added before the answer go with
+ * it.  These return 0, or a negative number when the request was already
+ * answered or the client is gone.
+ */
+int evf_add_header(evf_req *r, const char *name, const char *value);
+int evf_respond(evf_req *r, int status, const char *content_type,
+                const void *body, size_t len);
+int evf_text(evf_req *r, int status, const char *text);
+int evf_json(evf_req *r, int status, json_object *obj); /* takes obj */
+int evf_json_printf(evf_req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* FastAPI's HTTPException: {"detail": detail} with that status. */
+int evf_raise(evf_req *r, int status, const char *detail);
+
+/*
+ * Streaming: begin sends the status and headers, write sends a chunk and
+ * awaits while the connection's output is above its high-water mark, end
+ * finishes the response.  write returns EVF_EGONE once the client left.
+ */
+int evf_stream_begin(evf_req *r, int status, const char *content_type);
+int evf_stream_write(evf_req *r, const void *data, size_t len);
+int evf_stream_printf(evf_req *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int evf_stream_end(evf_req *r);
+
+/*
+ * Awaits.  Each suspends only the calling request.  They return 0 (or the
+ * ready events), or EVF_ETIMEDOUT when the request's deadline passed first.
+ */
+int evf_sleep(evf_req *r, double seconds);
+
+#define EVF_READ  0x01
+#define EVF_WRITE 0x02
+/* Wait until fd is readable/writable; timeout < 0: none.  Returns events. */
+int evf_wait_fd(evf_req *r, int fd, int events, double timeout);
+
+/*
+ * Run fn(r, args[i]) for i < n as concurrent sub-tasks of this request and
+ * await them all (asyncio.gather).  Results travel through args.
+ */
+typedef void (*evf_task_fn)(evf_req *r, void *arg);
+int evf_gather(evf_req *r, size_t n, evf_task_fn fn, void *const *args);
+
+/*
+ * Deadline for this request's awaits, seconds from now (asyncio.timeout);
+ * 0 removes it.  Awaits that would pass it return EVF_ETIMEDOUT; the
+ * handler usually answers evf_raise(r, 504, "Gateway Timeout").
+ */
+void evf_set_deadline(evf_req *r, double seconds);
+
+/* True once the client is gone (useful between awaits and in loops). */
+bool evf_is_disconnected(evf_req *r);
+
+/* Logging, with the route and request in the line. */
+void evf_log(evf_req *r, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define EVF_LOG_ERROR 3
+#define EVF_LOG_WARN  4
+#define EVF_LOG_INFO  6
+#define EVF_LOG_DEBUG 7
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVFCGI_H */

@@ -1,0 +1,219 @@
+/*
+ * app: application registry (see app.h).
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+#include "mem.h"
+#include "router.h"
+
+typedef struct option {
+    char *app, *key, *value;
+} option_t;
+
+struct evf_app_ctx {
+    const evf_app *app;
+    void *dl;                   /* dlopen handle, NULL when built in */
+    char *origin;
+    evf_route_entry_t *entries;
+    size_t nentries;
+    bool started;
+};
+
+static struct {
+    evf_app_ctx **apps;
+    size_t n;
+    evf_router_t *router;
+    option_t *opts;
+    size_t nopts;
+} reg;
+
+const evf_router_t *
+evf_apps_router(void)
+{
+    return reg.router;
+}
+
+const char *
+evf_app_option(evf_app_ctx *app, const char *key)
+{
+    for (size_t i = reg.nopts; i-- > 0;)
+        if (strcmp(reg.opts[i].app, app->app->name) == 0 &&
+            strcmp(reg.opts[i].key, key) == 0)
+            return reg.opts[i].value;
+    return NULL;
+}
+
+int
+evf_app_set_option(const char *app, const char *key, const char *value)
+{
+    option_t *v = evf_realloc(reg.opts, (reg.nopts + 1) * sizeof(*v));
+    if (!v)
+        return -1;
+    reg.opts = v;
+    v[reg.nopts] = (option_t){ evf_mem_strdup(app), evf_mem_strdup(key),
+                               evf_mem_strdup(value) };
+    reg.nopts++;
+    return 0;
+}
+
+static void
+ctx_free(evf_app_ctx *a)
+{
+    if (!a)
+        return;
+    evf_free(a->entries);
+    evf_free(a->origin);
+    if (a->dl)
+        dlclose(a->dl);
+    evf_free(a);
+}
+
+/* Register app; takes the dl handle (closed on failure). */
+static int
+add(const evf_app *app, const char *origin, void *dl)
+{
+    char err[512];
+    evf_app_ctx *a = evf_calloc(1, sizeof(*a));
+    if (!a) {
+        if (dl)
+            dlclose(dl);
+        return -1;
+    }
+    a->app = app;
+    a->dl = dl;
+    a->origin = evf_mem_strdup(origin);
+    if (app->abi != EVF_ABI_VERSION) {
+        evf_log_error("%s: app built for evfcgi ABI %u, this is ABI %u: "
+                      "rebuild it against this evfcgi.h", origin, app->abi,
+                      EVF_ABI_VERSION);
+        goto fail;
+    }
+    if (!app->name || !app->routes) {
+        evf_log_error("%s: app has no name or no route table", origin);
+        goto fail;
+    }
+    for (size_t i = 0; i < reg.n; i++)
+        if (strcmp(reg.apps[i]->app->name, app->name) == 0) {
+            evf_log_error("%s: an app named '%s' is already loaded (from "
+                          "%s)", origin, app->name, reg.apps[i]->origin);
+            goto fail;
+        }
+    size_t n = 0;
+    while (app->routes[n].method)
+        n++;
+    a->entries = evf_calloc(n ? n : 1, sizeof(*a->entries));
+    if (!a->entries)
+        goto fail;
+    if (!reg.router && !(reg.router = evf_router_new()))
+        goto fail;
+    /* Validate all first so a refused app leaves no route behind: the
+     * router is rebuilt from scratch on failure. */
+    for (size_t i = 0; i < n; i++) {
+        const evf_route *rt = &app->routes[i];
+        evf_route_entry_t *e = &a->entries[i];
+        e->route = rt;
+        e->app = a;
+        snprintf(e->label, sizeof(e->label), "%s %s", rt->method, rt->path);
+        if (!rt->handler) {
+            evf_log_error("%s: route %s has no handler", origin, e->label);
+            goto rebuild;
+        }
+        if (evf_router_add(reg.router, rt->method, rt->path, e, app->name,
+                           err, sizeof(err)) < 0) {
+            evf_log_error("%s: %s", origin, err);
+            goto rebuild;
+        }
+    }
+    a->nentries = n;
+    evf_app_ctx **v = evf_realloc(reg.apps, (reg.n + 1) * sizeof(*v));
+    if (!v)
+        goto rebuild;
+    reg.apps = v;
+    v[reg.n++] = a;
+    evf_log_info("loaded app '%s' from %s: %zu routes", app->name, origin, n);
+    return 0;
+
+rebuild:
+    evf_router_free(reg.router);
+    reg.router = evf_router_new();
+    for (size_t k = 0; k < reg.n; k++)
+        for (size_t i = 0; i < reg.apps[k]->nentries; i++) {
+            evf_route_entry_t *e = &reg.apps[k]->entries[i];
+            evf_router_add(reg.router, e->route->method, e->route->path, e,
+                           reg.apps[k]->app->name, err, sizeof(err));
+        }
+fail:
+    ctx_free(a);
+    return -1;
+}
+
+int
+evf_app_register(const evf_app *app, const char *origin)
+{
+    return add(app, origin, NULL);
+}
+
+int
+evf_app_load(const char *path)
+{
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        evf_log_error("cannot load app %s: %s", path, dlerror());
+        return -1;
+    }
+    const evf_app *app = dlsym(dl, EVF_APP_SYMBOL);
+    if (!app) {
+        evf_log_error("%s is not an evfcgi app: it exports no '%s' (define "
+                      "one with EVF_APP())", path, EVF_APP_SYMBOL);
+        dlclose(dl);
+        return -1;
+    }
+    return add(app, path, dl);
+}
+
+int
+evf_apps_startup(void)
+{
+    for (size_t i = 0; i < reg.n; i++) {
+        evf_app_ctx *a = reg.apps[i];
+        if (a->app->startup && a->app->startup(a) != 0) {
+            evf_log_error("app '%s': startup hook failed", a->app->name);
+            return -1;
+        }
+        a->started = true;
+    }
+    return 0;
+}
+
+void
+evf_apps_shutdown(void)
+{
+    for (size_t i = reg.n; i-- > 0;) {
+        evf_app_ctx *a = reg.apps[i];
+        if (a->started && a->app->shutdown)
+            a->app->shutdown(a);
+        a->started = false;
+    }
+}
+
+void
+evf_apps_free(void)
+{
+    for (size_t i = 0; i < reg.n; i++)
+        ctx_free(reg.apps[i]);
+    evf_free(reg.apps);
+    evf_router_free(reg.router);
+    for (size_t i = 0; i < reg.nopts; i++) {
+        evf_free(reg.opts[i].app);
+        evf_free(reg.opts[i].key);
+        evf_free(reg.opts[i].value);
+    }
+    evf_free(reg.opts);
+    memset(&reg, 0, sizeof(reg));
+}

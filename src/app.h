@@ -1,0 +1,39 @@
+/*
+ * app: loading applications and their routes.
+ *
+ * An app is an evf_app (evfcgi.h): built in (evf_main) or loaded from a
+ * shared object with dlopen.  Every app's routes go into one router, and a
+ * clash between two routes (of one app or of two) refuses the load with a
+ * message naming both.  Lifespan hooks run in each worker process.
+ */
+#ifndef EVF_APP_H
+#define EVF_APP_H
+
+#include "evfcgi.h"
+#include "router.h"
+
+/* What the router maps to: one declared route of one app. */
+typedef struct evf_route_entry {
+    const evf_route *route;     /* borrowed from the app */
+    evf_app_ctx *app;
+    char label[128];            /* "GET /items/{item_id:int}", for logs */
+} evf_route_entry_t;
+
+/* Add an app (loaded or built in).  0, or -1 after logging why. */
+int evf_app_register(const evf_app *app, const char *origin);
+/* dlopen path and register its evf_app_entry.  0, or -1 after logging. */
+int evf_app_load(const char *path);
+/* Set an option for the app named app ("key", "value"). */
+int evf_app_set_option(const char *app, const char *key, const char *value);
+
+/* Run every app's startup hook (in order); -1 if one refused. */
+int evf_apps_startup(void);
+/* Run shutdown hooks in reverse order. */
+void evf_apps_shutdown(void);
+/* Unload everything (tests, exit). */
+void evf_apps_free(void);
+
+/* The router holding every app's routes (NULL before the first app). */
+const evf_router_t *evf_apps_router(void);
+
+#endif

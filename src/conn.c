@@ -1,0 +1,646 @@
+/*
+ * conn: FastCGI connection (see conn.h).
+ *
+ * DESIGN.  Reading: one shared per-thread buffer; the parser consumes all
+ * of it at once (content is copied into the requests it belongs to), so a
+ * connection keeps no input buffer of its own.  Writing: requests append
+ * records to the connection's output buffer and flush; a flush writes what
+ * it can and arms the write watcher for the rest.  A request that streams
+ * waits (its task suspends) while the buffer is above the high-water mark,
+ * so a web server that stops reading pins a bounded amount of memory and
+ * never blocks anyone else.
+ *
+ * Protocol errors (bad records, unknown request ids, streams out of order)
+ * close this connection only, with one log line.  End of file aborts every
+ * request still open on it: that is how nginx says its client went away.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <fastcgi.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conn.h"
+#include "fcgi_params.h"
+#include "fcgi_parser.h"
+#include "fcgi_writer.h"
+#include "log.h"
+#include "loop.h"
+#include "mem.h"
+#include "request.h"
+#include "settings.h"
+#include "stats.h"
+
+#define container_of(p, type, member) \
+    ((type *)((char *)(p) - offsetof(type, member)))
+
+#define SMALL_IDS 8
+#define REJECTED_IDS 8
+#define READ_BUF (64 * 1024)
+
+struct evf_conn {
+    ev_io rio;
+    ev_io wio;
+    int fd;
+    unsigned long id;
+    unsigned holds;         /* runs of user code under way */
+    bool gone;              /* peer gone or I/O error: no more output */
+    bool closing;           /* read nothing more; close once flushed */
+    evf_fcgi_parser_t parser;
+    evf_buf_t out;
+    evf_buf_t mgmt;         /* content of the current management record */
+    evf_req *small[SMALL_IDS];  /* request ids 1..8: nginx and Apache use 1 */
+    evf_req ***pages;           /* other ids: pages[id >> 8][id & 255] */
+    unsigned nreqs;
+    uint16_t rejected[REJECTED_IDS];    /* ids answered at BEGIN */
+    unsigned nrejected;
+    evf_req *drain_waiters;
+    evf_conn_t *prev, *next;
+};
+
+static _Thread_local struct {
+    evf_conn_t *head;
+    size_t count;
+    unsigned long next_id;
+    void (*on_close)(void);
+    uint8_t *rbuf;
+    ev_tstamp log_window;
+    unsigned logged, suppressed;
+} reg;
+
+static void destroy(evf_conn_t *c);
+
+size_t
+evf_conn_count(void)
+{
+    return reg.count;
+}
+
+void
+evf_conn_on_close(void (*cb)(void))
+{
+    reg.on_close = cb;
+}
+
+/* Protocol-error lines: at most 10 a second, then one summary. */
+static void
+log_limited(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+log_limited(const char *fmt, ...)
+{
+    ev_tstamp now = ev_now(evf__loop());
+    if (now - reg.log_window >= 1.0) {
+        if (reg.suppressed)
+            evf_log_warn("%u more connection errors in the last second were "
+                         "not logged", reg.suppressed);
+        reg.log_window = now;
+        reg.logged = reg.suppressed = 0;
+    }
+    if (reg.logged >= 10) {
+        reg.suppressed++;
+        return;
+    }
+    reg.logged++;
+    va_list ap;
+    va_start(ap, fmt);
+    evf_log_vmsg(EVF_LOG_LVL_WARN, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- request table ----------------------------------------------------- */
+
+static evf_req **
+slot(evf_conn_t *c, uint16_t id, bool create)
+{
+    if (id >= 1 && id <= SMALL_IDS)
+        return &c->small[id - 1];
+    if (!c->pages) {
+        if (!create)
+            return NULL;
+        c->pages = evf_calloc(256, sizeof(*c->pages));
+        if (!c->pages)
+            return NULL;
+    }
+    evf_req **page = c->pages[id >> 8];
+    if (!page) {
+        if (!create)
+            return NULL;
+        page = c->pages[id >> 8] = evf_calloc(256, sizeof(*page));
+        if (!page)
+            return NULL;
+    }
+    return &page[id & 255];
+}
+
+static evf_req *
+lookup(evf_conn_t *c, uint16_t id)
+{
+    evf_req **s = slot(c, id, false);
+    return s ? *s : NULL;
+}
+
+/* Any open request, or NULL (for aborting them all). */
+static evf_req *
+any_req(evf_conn_t *c)
+{
+    for (int i = 0; i < SMALL_IDS; i++)
+        if (c->small[i])
+            return c->small[i];
+    if (c->pages)
+        for (int p = 0; p < 256; p++)
+            if (c->pages[p])
+                for (int i = 0; i < 256; i++)
+                    if (c->pages[p][i])
+                        return c->pages[p][i];
+    return NULL;
+}
+
+static bool
+was_rejected(evf_conn_t *c, uint16_t id, bool forget)
+{
+    for (unsigned i = 0; i < c->nrejected; i++)
+        if (c->rejected[i] == id) {
+            if (forget)
+                c->rejected[i] = c->rejected[--c->nrejected];
+            return true;
+        }
+    return false;
+}
+
+static void
+reject(evf_conn_t *c, uint16_t id, uint8_t protocol_status)
+{
+    evf_fcgi_write_end_request(&c->out, id, 0, protocol_status);
+    /* Records already sent for this id are dropped, not errors. */
+    if (c->nrejected == REJECTED_IDS)
+        memmove(c->rejected, c->rejected + 1,
+                (REJECTED_IDS - 1) * sizeof(c->rejected[0])),
+            c->nrejected--;
+    c->rejected[c->nrejected++] = id;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+/* Mark the peer gone: no more reading or writing; destroyed at unhold. */
+static void
+lose(evf_conn_t *c)
+{
+    struct ev_loop *loop = evf__loop();
+    c->gone = true;
+    c->closing = true;
+    ev_io_stop(loop, &c->rio);
+    ev_io_stop(loop, &c->wio);
+}
+
+static int
+flush(evf_conn_t *c)
+{
+    struct ev_loop *loop = evf__loop();
+    if (c->gone)
+        return EVF_EGONE;
+    while (evf_buf_used(&c->out)) {
+        ssize_t n = send(c->fd, c->out.data + c->out.off,
+                         evf_buf_used(&c->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            evf_buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!ev_is_active(&c->wio))
+                ev_io_start(loop, &c->wio);
+            return 0;
+        }
+        log_limited("connection %lu: write failed: %s; closing it", c->id,
+                    n < 0 ? strerror(errno) : "nothing written");
+        lose(c);
+        return EVF_EGONE;
+    }
+    if (ev_is_active(&c->wio))
+        ev_io_stop(loop, &c->wio);
+    /* Do not keep a big buffer around on an idle connection. */
+    if (c->out.cap > 256 * 1024)
+        evf_buf_free(&c->out);
+    return 0;
+}
+
+static void
+hold(evf_conn_t *c)
+{
+    c->holds++;
+}
+
+static void
+unhold(evf_conn_t *c)
+{
+    if (--c->holds)
+        return;
+    if (c->gone || (c->closing && !evf_buf_used(&c->out)))
+        destroy(c);
+}
+
+/* ---- hooks given to requests ------------------------------------------ */
+
+static evf_buf_t *
+h_out(void *o)
+{
+    return &((evf_conn_t *)o)->out;
+}
+
+static int
+h_flush(void *o)
+{
+    return flush(o);
+}
+
+static bool
+h_congested(void *o)
+{
+    return evf_buf_used(&((evf_conn_t *)o)->out) > evf_settings.out_high_water;
+}
+
+static void
+h_wait_drain(void *o, evf_req *r)
+{
+    evf_conn_t *c = o;
+    *evf__req_link(r) = c->drain_waiters;
+    c->drain_waiters = r;
+}
+
+static void
+h_hold(void *o)
+{
+    hold(o);
+}
+
+static void
+h_unhold(void *o)
+{
+    unhold(o);
+}
+
+static bool
+h_gone(void *o)
+{
+    return ((evf_conn_t *)o)->gone;
+}
+
+static void
+h_finished(void *o, evf_req *r, bool answered)
+{
+    evf_conn_t *c = o;
+    uint16_t id = evf__req_id(r);
+    for (evf_req **pp = &c->drain_waiters; *pp; pp = evf__req_link(*pp))
+        if (*pp == r) {
+            *pp = *evf__req_link(r);
+            break;
+        }
+    evf_req **s = slot(c, id, false);
+    if (s && *s == r) {
+        *s = NULL;
+        c->nreqs--;
+    }
+    if (c->gone)
+        return;
+    if (answered)
+        evf_fcgi_write_end_request(&c->out, id, 0, FCGI_REQUEST_COMPLETE);
+    if (!evf__req_keep_conn(r)) {
+        /* The web server asked us to close once this request is done. */
+        c->closing = true;
+        ev_io_stop(evf__loop(), &c->rio);
+    }
+    flush(c);
+}
+
+static const evf_req_owner_ops ops = {
+    .out = h_out,
+    .flush = h_flush,
+    .congested = h_congested,
+    .wait_drain = h_wait_drain,
+    .hold = h_hold,
+    .unhold = h_unhold,
+    .gone = h_gone,
+    .finished = h_finished,
+};
+
+/* ---- input ------------------------------------------------------------- */
+
+static void
+protocol_error(evf_conn_t *c, const char *what, unsigned type, unsigned id)
+{
+    evf_stats.protocol_errors++;
+    log_limited("connection %lu: %s (record type %u, request id %u); "
+                "closing the connection", c->id, what, type, id);
+    lose(c);
+}
+
+/* GET_VALUES: the variables we answer, and the answer being built. */
+struct values {
+    const char *names[3];
+    const char *values[3];
+    uint8_t out[256];
+    size_t len;
+};
+
+static int
+value_asked(void *ud, const uint8_t *n, size_t nl, const uint8_t *v,
+            size_t vl)
+{
+    struct values *x = ud;
+    (void)v, (void)vl;
+    for (size_t i = 0; i < 3; i++) {
+        size_t l = strlen(x->names[i]);
+        size_t need = evf_fcgi_pair_size(l, strlen(x->values[i]));
+        if (nl == l && memcmp(n, x->names[i], l) == 0 &&
+            x->len + need <= sizeof(x->out))
+            x->len += evf_fcgi_pair_encode(x->out + x->len, x->names[i], l,
+                                           x->values[i],
+                                           strlen(x->values[i]));
+    }
+    return 0;
+}
+
+/*
+ * Answer a complete management record (request id 0).  Returns false on a
+ * malformed GET_VALUES.
+ */
+static bool
+management(evf_conn_t *c, uint8_t type)
+{
+    if (type != FCGI_GET_VALUES) {
+        evf_fcgi_write_unknown_type(&c->out, type);
+        return true;
+    }
+    char maxconns[24], maxreqs[24];
+    snprintf(maxconns, sizeof(maxconns), "%u", evf_settings.max_conns);
+    snprintf(maxreqs, sizeof(maxreqs), "%llu",
+             (unsigned long long)evf_settings.max_conns *
+                 evf_settings.max_reqs_per_conn);
+    struct values x = {
+        .names = { FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS },
+        .values = { maxconns, maxreqs, "1" },
+    };
+    /* Answer the variables asked for that we know; ignore the others. */
+    if (evf_fcgi_params_decode(c->mgmt.data, c->mgmt.len, value_asked, &x))
+        return false;
+    evf_fcgi_write_values_result(&c->out, x.out, x.len);
+    return true;
+}
+
+/* One parser event.  Returns false when the connection must stop reading. */
+static bool
+on_event(evf_conn_t *c, const evf_fcgi_event_t *ev)
+{
+    evf_req *r;
+
+    switch (ev->kind) {
+    case EVF_FCGI_EV_BEGIN:
+        if (lookup(c, ev->request_id)) {
+            protocol_error(c, "duplicate BEGIN_REQUEST", ev->type,
+                           ev->request_id);
+            return false;
+        }
+        was_rejected(c, ev->request_id, true);
+        if (ev->role != FCGI_RESPONDER) {
+            reject(c, ev->request_id, FCGI_UNKNOWN_ROLE);
+            return true;
+        }
+        if (c->nreqs >= evf_settings.max_reqs_per_conn) {
+            evf_stats.rejected_overload++;
+            reject(c, ev->request_id, FCGI_OVERLOADED);
+            return true;
+        }
+        evf_req **s = slot(c, ev->request_id, true);
+        if (!s || !(r = evf__req_new(c, &ops, ev->request_id, ev->flags))) {
+            reject(c, ev->request_id, FCGI_OVERLOADED);
+            return true;
+        }
+        *s = r;
+        c->nreqs++;
+        return true;
+    case EVF_FCGI_EV_ABORT:
+        /* An unknown id may be a request that just finished: no error. */
+        r = lookup(c, ev->request_id);
+        if (r)
+            evf__req_abort(r, true);
+        return true;
+    case EVF_FCGI_EV_CONTENT:
+        break;
+    default:
+        return true;
+    }
+
+    if (ev->request_id == FCGI_NULL_REQUEST_ID) {
+        /* A management record: gather it (at most 65535 bytes), then
+         * answer. */
+        if (ev->first)
+            c->mgmt.off = c->mgmt.len = 0;
+        if (evf_buf_append(&c->mgmt, ev->data, ev->len) < 0) {
+            protocol_error(c, "out of memory", ev->type, 0);
+            return false;
+        }
+        if (ev->last) {
+            bool ok = management(c, ev->type);
+            evf_buf_free(&c->mgmt);
+            if (!ok) {
+                protocol_error(c, "malformed GET_VALUES", ev->type, 0);
+                return false;
+            }
+        }
+        return true;
+    }
+    r = lookup(c, ev->request_id);
+    if (!r) {
+        if (was_rejected(c, ev->request_id, false))
+            return true;
+        protocol_error(c, "record for an unknown request id", ev->type,
+                       ev->request_id);
+        return false;
+    }
+    int rc;
+    size_t len = ev->content_length ? ev->len : 0;
+    switch (ev->type) {
+    case FCGI_PARAMS:
+        rc = evf__req_params(r, ev->data, len);
+        break;
+    case FCGI_STDIN:
+        rc = evf__req_stdin(r, ev->data, len);   /* may run the route */
+        break;
+    default:
+        rc = EVF_EPROTO;
+        break;
+    }
+    if (rc < 0) {
+        protocol_error(c, ev->type == FCGI_PARAMS || ev->type == FCGI_STDIN
+                              ? "stream record out of order or malformed"
+                              : "unexpected record type for a responder",
+                       ev->type, ev->request_id);
+        return false;
+    }
+    return !c->closing;
+}
+
+static void
+feed(evf_conn_t *c, const uint8_t *buf, size_t len)
+{
+    while (len && !c->closing) {
+        evf_fcgi_event_t ev;
+        ssize_t n = evf_fcgi_parse(&c->parser, buf, len, &ev);
+        if (n < 0) {
+            protocol_error(c, evf_fcgi_strerror((int)n), c->parser.hdr[1],
+                           (unsigned)(c->parser.hdr[2] << 8 |
+                                      c->parser.hdr[3]));
+            return;
+        }
+        buf += n;
+        len -= (size_t)n;
+        if (ev.kind != EVF_FCGI_EV_NONE && !on_event(c, &ev))
+            return;
+    }
+}
+
+static void
+read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    evf_conn_t *c = container_of(w, evf_conn_t, rio);
+    (void)loop, (void)revents;
+
+    hold(c);
+    for (int round = 0; round < 8 && !c->closing; round++) {
+        ssize_t n = recv(c->fd, reg.rbuf, READ_BUF, 0);
+        if (n > 0) {
+            feed(c, reg.rbuf, (size_t)n);
+            if ((size_t)n < READ_BUF)
+                break;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n < 0)
+            log_limited("connection %lu: read failed: %s; closing it", c->id,
+                        strerror(errno));
+        /* End of file: the web server closed; its requests are aborted. */
+        lose(c);
+        break;
+    }
+    if (!c->gone && evf_buf_used(&c->out))
+        flush(c);
+    unhold(c);
+}
+
+static void
+write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    evf_conn_t *c = container_of(w, evf_conn_t, wio);
+    (void)loop, (void)revents;
+
+    hold(c);
+    flush(c);
+    if (!c->gone && evf_buf_used(&c->out) < evf_settings.out_low_water) {
+        evf_req *list = c->drain_waiters;
+        c->drain_waiters = NULL;
+        while (list) {
+            evf_req *r = list;
+            list = *evf__req_link(r);
+            *evf__req_link(r) = NULL;
+            evf__req_drained(r);    /* may finish r */
+        }
+    }
+    unhold(c);
+}
+
+evf_conn_t *
+evf_conn_new(int fd)
+{
+    struct ev_loop *loop = evf__loop();
+    if (!reg.rbuf && !(reg.rbuf = evf_malloc(READ_BUF)))
+        return NULL;
+    evf_conn_t *c = evf_calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->id = ++reg.next_id;
+    ev_io_init(&c->rio, read_cb, fd, EV_READ);
+    ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
+    ev_io_start(loop, &c->rio);
+    c->next = reg.head;
+    if (reg.head)
+        reg.head->prev = c;
+    reg.head = c;
+    reg.count++;
+    evf_stats.accepted_conn++;
+    evf_stats.active_conn++;
+    return c;
+}
+
+/* Close c now: cancel its requests, release everything. */
+static void
+destroy(evf_conn_t *c)
+{
+    struct ev_loop *loop = evf__loop();
+    evf_req *r;
+
+    c->holds++;     /* request cleanups must not re-enter destroy */
+    lose(c);
+    while ((r = any_req(c)))
+        evf__req_abort(r, false);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        reg.head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    reg.count--;
+    evf_stats.active_conn--;
+    if (c->pages) {
+        for (int p = 0; p < 256; p++)
+            evf_free(c->pages[p]);
+        evf_free(c->pages);
+    }
+    evf_buf_free(&c->out);
+    evf_buf_free(&c->mgmt);
+    (void)loop;
+    evf_free(c);
+    if (reg.on_close)
+        reg.on_close();
+}
+
+void
+evf_conn_drain_all(void)
+{
+    evf_conn_t *c = reg.head;
+    while (c) {
+        evf_conn_t *next = c->next;
+        ev_io_stop(evf__loop(), &c->rio);
+        c->closing = true;
+        if (!c->nreqs) {
+            hold(c);
+            unhold(c);
+        }
+        c = next;
+    }
+}
+
+void
+evf_conn_close_all(void)
+{
+    while (reg.head) {
+        evf_conn_t *c = reg.head;
+        lose(c);
+        hold(c);
+        unhold(c);
+    }
+    evf_free(reg.rbuf);
+    reg.rbuf = NULL;
+}

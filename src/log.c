@@ -1,0 +1,120 @@
+/*
+ * log: error log (see log.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int level = EVF_LOG_LVL_NOTICE;
+static int fd = STDERR_FILENO;
+static int use_syslog;
+static char path[1024];
+
+static const char *const names[] = {
+    [EVF_LOG_LVL_ERROR] = "error", [EVF_LOG_LVL_WARN] = "warn",
+    [EVF_LOG_LVL_NOTICE] = "notice", [EVF_LOG_LVL_INFO] = "info",
+    [EVF_LOG_LVL_DEBUG] = "debug",
+};
+
+void
+evf_log_set_level(int l)
+{
+    level = l;
+}
+
+int
+evf_log_level(void)
+{
+    return level;
+}
+
+int
+evf_log_parse_level(const char *name)
+{
+    for (int i = EVF_LOG_LVL_ERROR; i <= EVF_LOG_LVL_DEBUG; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int
+evf_log_open(const char *target)
+{
+    if (strcmp(target, "stderr") == 0) {
+        use_syslog = 0;
+        path[0] = '\0';
+        fd = STDERR_FILENO;
+        return 0;
+    }
+    if (strcmp(target, "syslog") == 0) {
+        openlog("evfcgid", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+        use_syslog = 1;
+        return 0;
+    }
+    if (strlen(target) >= sizeof(path))
+        return -ENAMETOOLONG;
+    int nfd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (nfd < 0)
+        return -errno;
+    if (fd != STDERR_FILENO)
+        close(fd);
+    fd = nfd;
+    use_syslog = 0;
+    snprintf(path, sizeof(path), "%s", target);
+    return 0;
+}
+
+int
+evf_log_reopen(void)
+{
+    if (!path[0])
+        return 0;
+    char p[sizeof(path)];
+    memcpy(p, path, sizeof(p));
+    return evf_log_open(p);
+}
+
+void
+evf_log_vmsg(int l, const char *fmt, va_list ap)
+{
+    if (l > level)
+        return;
+    if (use_syslog) {
+        vsyslog(l, fmt, ap);
+        return;
+    }
+    char line[2048];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof(line),
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ evfcgid[%d] %s: ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                     (int)getpid(), names[l]);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
+    line[len++] = '\n';
+    ssize_t w = write(fd, line, len);
+    (void)w;
+}
+
+void
+evf_log_msg(int l, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    evf_log_vmsg(l, fmt, ap);
+    va_end(ap);
+}

@@ -1,0 +1,22 @@
+/*
+ * loop: per-thread loop pointer (see loop.h).
+ */
+#include "config.h"
+
+#include <ev.h>
+
+#include "loop.h"
+
+static _Thread_local struct ev_loop *current;
+
+struct ev_loop *
+evf__loop(void)
+{
+    return current ? current : EV_DEFAULT;
+}
+
+void
+evf__loop_set(struct ev_loop *loop)
+{
+    current = loop;
+}

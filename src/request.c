@@ -1,0 +1,1318 @@
+/*
+ * request: one FastCGI request and the handler API (see request.h).
+ *
+ * DESIGN.  A request's handler runs as a task: a coroutine whose stack
+ * top holds the task_t (timer and io watchers embedded), so an await costs
+ * no allocation.  evf_gather adds child tasks.  Tasks are resumed only from
+ * the loop's stack, by run(), which is the single place where user code
+ * starts or continues; after each resume run() settles what happened: the
+ * task finished (the request may be done), it raised, or it suspended
+ * (buffered output is flushed then).
+ *
+ * Cancellation never resumes a task: its watchers are stopped and its stack
+ * goes back to the pool; the request's evf_defer() cleanups run and its
+ * arena is freed.  An await therefore either returns normally or never.
+ *
+ * Ownership.  The connection (owner) keeps the request in its table from
+ * evf__req_new until the finished hook; request.c frees the request right
+ * after that hook returns.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <ev.h>
+#include <fastcgi.h>
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+#include "coro.h"
+#include "fcgi_params.h"
+#include "fcgi_writer.h"
+#include "log.h"
+#include "loop.h"
+#include "mem.h"
+#include "request.h"
+#include "router.h"
+#include "settings.h"
+#include "stats.h"
+
+#define container_of(p, type, member) \
+    ((type *)((char *)(p) - offsetof(type, member)))
+
+enum stage { S_PARAMS, S_STDIN, S_RUNNING };
+
+typedef struct pair {
+    const char *name, *value;
+} pair_t;
+
+typedef struct value {
+    const char *name;
+    const char *text;       /* NULL: absent */
+    evf_type type;
+    union {
+        int64_t i;
+        double f;
+        bool b;
+    } v;
+} value_t;
+
+typedef struct defer {
+    struct defer *next;
+    void (*fn)(void *);
+    void *arg;
+} defer_t;
+
+typedef struct task task_t;
+struct task {
+    evf_coro_t *coro;
+    evf_req *req;
+    task_t *next;           /* the request's live tasks */
+    task_t *parent;         /* gather: the awaiting task */
+    unsigned children;      /* gather: children still running */
+    evf_task_fn fn;         /* NULL: the route handler */
+    void *arg;
+    ev_timer timer;
+    ev_io io;
+    int timer_result;       /* what the timer means: 0 or EVF_ETIMEDOUT */
+    int result;
+};
+
+#define ARENA0 512
+
+struct evf_req {
+    void *owner;
+    const evf_req_owner_ops *ops;
+    evf_req *link;
+    uint16_t id;
+    uint8_t flags;
+    uint8_t stage;
+    int reject;             /* 413 or 431 to answer instead of running */
+    evf_buf_t raw;          /* PARAMS stream while it arrives */
+    evf_buf_t body;
+    pair_t *params;
+    size_t nparams;
+    pair_t *query;
+    size_t nquery;
+    bool query_parsed;
+    const char *method;
+    const char *path;
+    const evf_route_entry_t *route;
+    value_t *pvals;         /* path parameters */
+    size_t npvals;
+    value_t *qvals;         /* declared query parameters */
+    size_t nqvals;
+    json_object *json;
+    char *hdrs;             /* extra response headers, "N: v\r\n"... */
+    size_t hdrs_len;
+    bool answered;
+    bool streaming;
+    bool raised;
+    int status;
+    uint64_t bytes_out;
+    task_t *tasks;
+    task_t *drain_task;
+    double deadline;        /* absolute, ev_now() clock; 0: none */
+    defer_t *defers;
+    ev_tstamp t0;
+    evf_arena_t arena;
+    char arena0[ARENA0];
+};
+
+evf_stats_t evf_stats;
+
+static void run(task_t *t);
+static void finish(evf_req *r);
+
+/* ---- allocation -------------------------------------------------------- */
+
+void *
+evf_alloc(evf_req *r, size_t size)
+{
+    return evf_arena_alloc(&r->arena, size);
+}
+
+char *
+evf_strdup(evf_req *r, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = evf_alloc(r, n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static char *
+strndup_arena(evf_req *r, const char *s, size_t n)
+{
+    char *d = evf_alloc(r, n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+int
+evf_defer(evf_req *r, void (*fn)(void *), void *arg)
+{
+    defer_t *d = evf_alloc(r, sizeof(*d));
+    if (!d)
+        return -1;
+    d->fn = fn;
+    d->arg = arg;
+    d->next = r->defers;
+    r->defers = d;
+    return 0;
+}
+
+/* ---- creation and input ------------------------------------------------ */
+
+evf_req *
+evf__req_new(void *owner, const evf_req_owner_ops *ops, uint16_t id,
+             uint8_t flags)
+{
+    evf_req *r = evf_malloc(sizeof(*r));
+    if (!r)
+        return NULL;
+    memset(r, 0, offsetof(evf_req, arena0));
+    r->owner = owner;
+    r->ops = ops;
+    r->id = id;
+    r->flags = flags;
+    r->stage = S_PARAMS;
+    evf_arena_init(&r->arena, r->arena0, sizeof(r->arena0));
+    evf_stats.in_flight++;
+    return r;
+}
+
+uint16_t
+evf__req_id(const evf_req *r)
+{
+    return r->id;
+}
+
+bool
+evf__req_keep_conn(const evf_req *r)
+{
+    return r->flags & FCGI_KEEP_CONN;
+}
+
+evf_req **
+evf__req_link(evf_req *r)
+{
+    return &r->link;
+}
+
+static int
+count_pair(void *ud, const uint8_t *n, size_t nl, const uint8_t *v,
+           size_t vl)
+{
+    (void)n, (void)nl, (void)v, (void)vl;
+    (*(size_t *)ud)++;
+    return 0;
+}
+
+static int
+store_pair(void *ud, const uint8_t *n, size_t nl, const uint8_t *v,
+           size_t vl)
+{
+    evf_req *r = ud;
+    pair_t *p = &r->params[r->nparams];
+    p->name = strndup_arena(r, (const char *)n, nl);
+    p->value = strndup_arena(r, (const char *)v, vl);
+    if (!p->name || !p->value)
+        return -1;
+    r->nparams++;
+    return 0;
+}
+
+static const char *
+param(const evf_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->nparams; i++)
+        if (strcmp(r->params[i].name, name) == 0)
+            return r->params[i].value;
+    return NULL;
+}
+
+/* The PARAMS stream ended: decode it into the params table. */
+static int
+params_end(evf_req *r)
+{
+    size_t n = 0;
+    int rc = evf_fcgi_params_decode(r->raw.data, r->raw.len, count_pair, &n);
+    if (rc)
+        return EVF_EPROTO;
+    r->params = evf_alloc(r, (n ? n : 1) * sizeof(pair_t));
+    if (!r->params)
+        return EVF_EPROTO;
+    if (evf_fcgi_params_decode(r->raw.data, r->raw.len, store_pair, r))
+        return EVF_EPROTO;
+    evf_buf_free(&r->raw);
+
+    r->method = param(r, "REQUEST_METHOD");
+    if (!r->method)
+        r->method = "GET";
+    /*
+     * Route on REQUEST_URI: nginx and Apache's mod_proxy_fcgi both send it
+     * unchanged, while they split SCRIPT_NAME and PATH_INFO differently.
+     */
+    const char *uri = param(r, "REQUEST_URI");
+    if (!uri)
+        uri = param(r, "DOCUMENT_URI");
+    if (!uri)
+        uri = param(r, "SCRIPT_NAME");
+    if (!uri || !*uri)
+        uri = "/";
+    size_t len = strcspn(uri, "?");
+    char *path = evf_alloc(r, len + 1);
+    if (!path)
+        return EVF_EPROTO;
+    evf_pct_decode(path, uri, len, false);
+    r->path = path;
+    return 0;
+}
+
+int
+evf__req_params(evf_req *r, const uint8_t *data, size_t len)
+{
+    if (r->stage != S_PARAMS)
+        return EVF_EPROTO;
+    if (len == 0) {
+        r->stage = S_STDIN;
+        if (r->reject)
+            return 0;
+        return params_end(r);
+    }
+    if (r->reject)
+        return 0;   /* over the limit: the rest is read and dropped */
+    if (len > evf_settings.max_params - r->raw.len) {
+        r->reject = 431;
+        evf_buf_free(&r->raw);
+        return 0;
+    }
+    return evf_buf_append(&r->raw, data, len) < 0 ? EVF_EPROTO : 0;
+}
+
+static void start(evf_req *r);
+
+int
+evf__req_stdin(evf_req *r, const uint8_t *data, size_t len)
+{
+    if (r->stage != S_STDIN)
+        return EVF_EPROTO;
+    if (len == 0) {
+        r->stage = S_RUNNING;
+        start(r);
+        return 0;
+    }
+    if (r->reject)
+        return 0;
+    if (len > evf_settings.max_body - r->body.len) {
+        r->reject = 413;
+        evf_buf_free(&r->body);
+        return 0;
+    }
+    return evf_buf_append(&r->body, data, len) < 0 ? EVF_EPROTO : 0;
+}
+
+/* ---- responses --------------------------------------------------------- */
+
+static const char *
+reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Request Entity Too Large";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default:
+        if (status < 200) return "Informational";
+        if (status < 300) return "Success";
+        if (status < 400) return "Redirection";
+        if (status < 500) return "Client Error";
+        return "Server Error";
+    }
+}
+
+int
+evf_add_header(evf_req *r, const char *name, const char *value)
+{
+    if (r->answered)
+        return EVF_EINVAL;
+    /* A CR or LF would let a value start a header of its own. */
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return EVF_EINVAL;
+    size_t nl = strlen(name), vl = strlen(value);
+    size_t need = r->hdrs_len + nl + vl + 4;
+    char *h = evf_alloc(r, need + 1);
+    if (!h)
+        return EVF_EINVAL;
+    memcpy(h, r->hdrs, r->hdrs_len);
+    sprintf(h + r->hdrs_len, "%s: %s\r\n", name, value);
+    r->hdrs = h;
+    r->hdrs_len = need;
+    return 0;
+}
+
+/*
+ * Write the CGI response head and body (or, for a stream, the head only).
+ * Returns 0, EVF_EINVAL when already answered, EVF_EGONE when the client
+ * left.
+ */
+static int
+answer(evf_req *r, int status, const char *ctype, const void *body,
+       size_t len, bool stream)
+{
+    if (r->answered)
+        return EVF_EINVAL;
+    r->answered = true;
+    r->status = status;
+    r->streaming = stream;
+    if (r->ops->gone(r->owner))
+        return EVF_EGONE;
+    if (status < 100 || status > 999)
+        status = 500;
+
+    char small[512];
+    size_t cap = sizeof(small);
+    char *head = small;
+    size_t need = 128 + (ctype ? strlen(ctype) : 0) + r->hdrs_len;
+    if (need > cap) {
+        head = evf_alloc(r, need);
+        if (!head)
+            return EVF_EINVAL;
+        cap = need;
+    }
+    int n = snprintf(head, cap, "Status: %d %s\r\n", status, reason(status));
+    if (ctype)
+        n += snprintf(head + n, cap - (size_t)n, "Content-Type: %s\r\n",
+                      ctype);
+    if (!stream)
+        n += snprintf(head + n, cap - (size_t)n, "Content-Length: %zu\r\n",
+                      len);
+    memcpy(head + n, r->hdrs, r->hdrs_len);
+    n += (int)r->hdrs_len;
+    head[n++] = '\r';
+    head[n++] = '\n';
+
+    evf_buf_t *out = r->ops->out(r->owner);
+    if (evf_fcgi_write_stream2(out, FCGI_STDOUT, r->id, head, (size_t)n,
+                               body, len) < 0)
+        return EVF_EGONE;
+    if (!stream && evf_fcgi_write_stream(out, FCGI_STDOUT, r->id, NULL, 0) < 0)
+        return EVF_EGONE;
+    r->bytes_out += len;
+    return 0;
+}
+
+int
+evf_respond(evf_req *r, int status, const char *content_type,
+            const void *body, size_t len)
+{
+    return answer(r, status, content_type, body, len, false);
+}
+
+int
+evf_text(evf_req *r, int status, const char *text)
+{
+    return answer(r, status, "text/plain; charset=utf-8", text, strlen(text),
+                  false);
+}
+
+static int
+answer_json_str(evf_req *r, int status, const char *json, size_t len)
+{
+    return answer(r, status, "application/json", json, len, false);
+}
+
+int
+evf_json(evf_req *r, int status, json_object *obj)
+{
+    size_t len;
+    const char *s = json_object_to_json_string_length(
+        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    int rc = answer_json_str(r, status, s, len);
+    json_object_put(obj);
+    return rc;
+}
+
+int
+evf_json_printf(evf_req *r, int status, const char *fmt, ...)
+{
+    char small[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return EVF_EINVAL;
+    if ((size_t)n < sizeof(small))
+        return answer_json_str(r, status, small, (size_t)n);
+    char *big = evf_alloc(r, (size_t)n + 1);
+    if (!big)
+        return EVF_EINVAL;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return answer_json_str(r, status, big, (size_t)n);
+}
+
+/* {"detail": detail} */
+static int
+answer_detail(evf_req *r, int status, const char *detail)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "detail", json_object_new_string(detail));
+    return evf_json(r, status, o);
+}
+
+/* ---- tasks ------------------------------------------------------------- */
+
+static task_t *
+self_task(evf_req *r)
+{
+    evf_coro_t *c = evf_coro_self();
+    assert(c && "an await was called outside a request's handler");
+    task_t *t = evf_coro_extra(c);
+    assert(t->req == r && "an await was given another request");
+    return t;
+}
+
+static void
+task_entry(evf_coro_t *c, void *arg)
+{
+    task_t *t = evf_coro_extra(c);
+    (void)arg;
+    if (t->fn)
+        t->fn(t->req, t->arg);
+    else
+        t->req->route->route->handler(t->req);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static task_t *
+task_new(evf_req *r, evf_task_fn fn, void *arg)
+{
+    void *extra;
+    task_t *t;
+    evf_coro_t *c = evf_coro_new(task_entry, NULL, sizeof(*t), &extra);
+    if (!c)
+        return NULL;
+    t = extra;
+    t->coro = c;
+    t->req = r;
+    t->fn = fn;
+    t->arg = arg;
+    ev_init(&t->timer, timer_cb);
+    ev_init(&t->io, io_cb);
+    t->next = r->tasks;
+    r->tasks = t;
+    return t;
+}
+
+/* Stop t's watchers and drop its stack (t is gone afterwards). */
+static void
+task_drop(task_t *t)
+{
+    evf_req *r = t->req;
+    struct ev_loop *loop = evf__loop();
+    ev_timer_stop(loop, &t->timer);
+    ev_io_stop(loop, &t->io);
+    for (task_t **pp = &r->tasks; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    if (r->drain_task == t)
+        r->drain_task = NULL;
+    evf_coro_free(t->coro);
+}
+
+static void
+drop_all_tasks(evf_req *r)
+{
+    while (r->tasks)
+        task_drop(r->tasks);
+}
+
+/* Suspend the running task t until a watcher or a hook resumes it. */
+static int
+suspend(task_t *t)
+{
+    evf_req *r = t->req;
+    /* What the handler wrote so far goes out while it waits. */
+    r->ops->flush(r->owner);
+    evf_coro_yield(t->coro);
+    return t->result;
+}
+
+static void
+timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    task_t *t = container_of(w, task_t, timer);
+    (void)revents;
+    ev_io_stop(loop, &t->io);
+    t->result = t->timer_result;
+    run(t);
+}
+
+static void
+io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    task_t *t = container_of(w, task_t, io);
+    ev_timer_stop(loop, &t->timer);
+    ev_io_stop(loop, w);
+    t->result = (revents & EV_READ ? EVF_READ : 0) |
+                (revents & EV_WRITE ? EVF_WRITE : 0);
+    run(t);
+}
+
+/*
+ * Resume t from the loop and settle what it did.  The only place user code
+ * runs from.  May finish (and free) t's request.
+ */
+static void
+run(task_t *t)
+{
+    evf_req *r = t->req;
+    void *owner = r->owner;
+    const evf_req_owner_ops *ops = r->ops;
+
+    ops->hold(owner);
+    bool alive = evf_coro_resume(t->coro);
+    if (r->raised) {
+        drop_all_tasks(r);
+        finish(r);
+    } else if (!alive) {
+        task_t *parent = t->parent;
+        task_drop(t);
+        if (!parent) {
+            finish(r);
+        } else if (--parent->children == 0) {
+            parent->result = 0;
+            run(parent);
+        }
+    } else {
+        ops->flush(owner);
+    }
+    ops->unhold(owner);
+}
+
+static void
+start_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop, (void)revents;
+    run(container_of(w, task_t, timer));
+}
+
+/* ---- awaits ------------------------------------------------------------ */
+
+/*
+ * Arm t's timer for an await of `seconds` (< 0: none) under the request's
+ * deadline.  Returns EVF_ETIMEDOUT when the deadline has already passed.
+ */
+static int
+arm_timer(task_t *t, double seconds)
+{
+    evf_req *r = t->req;
+    struct ev_loop *loop = evf__loop();
+    t->timer_result = 0;
+    if (r->deadline > 0) {
+        double left = r->deadline - ev_now(loop);
+        if (left <= 0)
+            return EVF_ETIMEDOUT;
+        if (seconds < 0 || left < seconds) {
+            seconds = left;
+            t->timer_result = EVF_ETIMEDOUT;
+        }
+    }
+    if (seconds >= 0) {
+        ev_timer_set(&t->timer, seconds, 0.);
+        ev_timer_start(loop, &t->timer);
+    }
+    return 0;
+}
+
+int
+evf_sleep(evf_req *r, double seconds)
+{
+    task_t *t = self_task(r);
+    int rc = arm_timer(t, seconds < 0 ? 0 : seconds);
+    if (rc < 0)
+        return rc;
+    return suspend(t);
+}
+
+int
+evf_wait_fd(evf_req *r, int fd, int events, double timeout)
+{
+    task_t *t = self_task(r);
+    int ev = (events & EVF_READ ? EV_READ : 0) |
+             (events & EVF_WRITE ? EV_WRITE : 0);
+    if (fd < 0 || !ev)
+        return EVF_EINVAL;
+    int rc = arm_timer(t, timeout);
+    if (rc < 0)
+        return rc;
+    /* Here the timer, if armed, is the await's timeout or the deadline. */
+    t->timer_result = EVF_ETIMEDOUT;
+    ev_io_set(&t->io, fd, ev);
+    ev_io_start(evf__loop(), &t->io);
+    return suspend(t);
+}
+
+int
+evf_gather(evf_req *r, size_t n, evf_task_fn fn, void *const *args)
+{
+    task_t *self = self_task(r);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        task_t *c = task_new(r, fn, args[i]);
+        if (!c) {
+            /* Out of stacks: the children already started still finish
+             * before this returns. */
+            rc = EVF_EINVAL;
+            break;
+        }
+        c->parent = self;
+        self->children++;
+        /* Children start from the loop: resumes never nest. */
+        ev_set_cb(&c->timer, start_cb);
+        ev_timer_set(&c->timer, 0., 0.);
+        ev_timer_start(evf__loop(), &c->timer);
+    }
+    if (self->children)
+        suspend(self);
+    return rc;
+}
+
+void
+evf_set_deadline(evf_req *r, double seconds)
+{
+    r->deadline = seconds > 0 ? ev_now(evf__loop()) + seconds : 0;
+}
+
+bool
+evf_is_disconnected(evf_req *r)
+{
+    return r->ops->gone(r->owner);
+}
+
+/* ---- streaming --------------------------------------------------------- */
+
+int
+evf_stream_begin(evf_req *r, int status, const char *content_type)
+{
+    return answer(r, status, content_type, NULL, 0, true);
+}
+
+int
+evf_stream_write(evf_req *r, const void *data, size_t len)
+{
+    if (!r->streaming)
+        return EVF_EINVAL;
+    if (r->ops->gone(r->owner))
+        return EVF_EGONE;
+    if (len == 0)
+        return 0;
+    evf_buf_t *out = r->ops->out(r->owner);
+    if (evf_fcgi_write_stream(out, FCGI_STDOUT, r->id, data, len) < 0)
+        return EVF_EGONE;
+    r->bytes_out += len;
+    if (r->ops->flush(r->owner) < 0)
+        return EVF_EGONE;
+    if (r->ops->congested(r->owner)) {
+        task_t *t = self_task(r);
+        r->drain_task = t;
+        r->ops->wait_drain(r->owner, r);
+        suspend(t);
+        if (r->ops->gone(r->owner))
+            return EVF_EGONE;
+    }
+    return 0;
+}
+
+int
+evf_stream_printf(evf_req *r, const char *fmt, ...)
+{
+    char small[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return EVF_EINVAL;
+    if ((size_t)n < sizeof(small))
+        return evf_stream_write(r, small, (size_t)n);
+    char *big = evf_alloc(r, (size_t)n + 1);
+    if (!big)
+        return EVF_EINVAL;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return evf_stream_write(r, big, (size_t)n);
+}
+
+int
+evf_stream_end(evf_req *r)
+{
+    if (!r->streaming)
+        return EVF_EINVAL;
+    r->streaming = false;
+    if (r->ops->gone(r->owner))
+        return EVF_EGONE;
+    evf_buf_t *out = r->ops->out(r->owner);
+    return evf_fcgi_write_stream(out, FCGI_STDOUT, r->id, NULL, 0) < 0
+               ? EVF_EGONE : 0;
+}
+
+void
+evf__req_drained(evf_req *r)
+{
+    task_t *t = r->drain_task;
+    if (!t)
+        return;
+    r->drain_task = NULL;
+    t->result = 0;
+    run(t);
+}
+
+/* ---- raising ----------------------------------------------------------- */
+
+int
+evf_raise(evf_req *r, int status, const char *detail)
+{
+    int rc = answer_detail(r, status, detail ? detail : reason(status));
+    evf_coro_t *c = evf_coro_self();
+    if (!c)
+        return rc;
+    task_t *t = evf_coro_extra(c);
+    if (t->req != r)
+        return rc;
+    /* Like an exception: the request's tasks end here.  run() sees
+     * r->raised and finishes the request; this task is never resumed. */
+    r->raised = true;
+    evf_coro_yield(c);
+    abort();    /* not reached */
+}
+
+/* ---- running a route --------------------------------------------------- */
+
+static void
+add_error(json_object **errs, const char *type, const char *where,
+          const char *name, const char *msg, const char *input)
+{
+    if (!*errs)
+        *errs = json_object_new_array();
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "type", json_object_new_string(type));
+    json_object *loc = json_object_new_array();
+    json_object_array_add(loc, json_object_new_string(where));
+    if (name)
+        json_object_array_add(loc, json_object_new_string(name));
+    json_object_object_add(e, "loc", loc);
+    json_object_object_add(e, "msg", json_object_new_string(msg));
+    json_object_object_add(e, "input",
+                           input ? json_object_new_string(input) : NULL);
+    json_object_array_add(*errs, e);
+}
+
+/* Convert v->text by v->type.  NULL when valid, else the error type. */
+static const char *
+convert(value_t *v, const char **msg)
+{
+    size_t len = strlen(v->text);
+    switch (v->type) {
+    case EVF_INT:
+        return evf_convert_int(v->text, len, &v->v.i, msg);
+    case EVF_FLOAT:
+        return evf_convert_float(v->text, len, &v->v.f, msg);
+    case EVF_BOOL:
+        return evf_convert_bool(v->text, len, &v->v.b, msg);
+    default:
+        return NULL;
+    }
+}
+
+static void parse_query(evf_req *r);
+static const char *query_raw(evf_req *r, const char *name);
+
+/* Bounds of a declared query parameter; adds the error if out of them. */
+static void
+check_bounds(const evf_query *q, value_t *v, json_object **errs)
+{
+    double x = q->type == EVF_INT ? (double)v->v.i : v->v.f;
+    const char *type = NULL, *op = NULL;
+    double bound = 0;
+    if (q->has_ge && x < q->ge) {
+        type = "greater_than_equal", op = "greater than or equal to";
+        bound = q->ge;
+    } else if (q->has_le && x > q->le) {
+        type = "less_than_equal", op = "less than or equal to";
+        bound = q->le;
+    }
+    if (!type)
+        return;
+    char msg[128], num[48];
+    if (q->type == EVF_INT)
+        snprintf(num, sizeof(num), "%lld", (long long)bound);
+    else
+        snprintf(num, sizeof(num), "%.17g", bound);
+    snprintf(msg, sizeof(msg), "Input should be %s %s", op, num);
+    add_error(errs, type, "query", q->name, msg, v->text);
+    json_object *e = json_object_array_get_idx(
+        *errs, json_object_array_length(*errs) - 1);
+    json_object *ctx = json_object_new_object();
+    json_object_object_add(ctx, q->has_ge && x < q->ge ? "ge" : "le",
+                           q->type == EVF_INT
+                               ? json_object_new_int64((int64_t)bound)
+                               : json_object_new_double(bound));
+    json_object_object_add(e, "ctx", ctx);
+}
+
+static void
+put_json(void *obj)
+{
+    json_object_put(obj);
+}
+
+static void
+parse_json_body(evf_req *r, json_object **errs)
+{
+    if (r->body.len == 0) {
+        add_error(errs, "missing", "body", NULL, "Field required", NULL);
+        return;
+    }
+    json_tokener *tok = json_tokener_new_ex(32);
+    if (!tok)
+        return;
+    json_object *obj = json_tokener_parse_ex(tok, (const char *)r->body.data,
+                                             (int)r->body.len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    if (obj && jerr == json_tokener_success &&
+        json_tokener_get_parse_end(tok) == r->body.len) {
+        r->json = obj;
+        evf_defer(r, put_json, obj);
+    } else {
+        json_object_put(obj);
+        if (jerr == json_tokener_continue || jerr == json_tokener_success)
+            jerr = json_tokener_error_parse_eof;
+        if (!*errs)
+            *errs = json_object_new_array();
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "type", json_object_new_string(
+                                   "json_invalid"));
+        json_object *loc = json_object_new_array();
+        json_object_array_add(loc, json_object_new_string("body"));
+        json_object_array_add(loc, json_object_new_int64(
+                                  (int64_t)json_tokener_get_parse_end(tok)));
+        json_object_object_add(e, "loc", loc);
+        json_object_object_add(e, "msg", json_object_new_string(
+                                   "JSON decode error"));
+        json_object_object_add(e, "input", json_object_new_object());
+        json_object *ctx = json_object_new_object();
+        json_object_object_add(ctx, "error", json_object_new_string(
+                                   json_tokener_error_desc(jerr)));
+        json_object_object_add(e, "ctx", ctx);
+        json_object_array_add(*errs, e);
+    }
+    json_tokener_free(tok);
+}
+
+/*
+ * Validate the matched route's parameters (path, declared query, JSON
+ * body).  Returns true when the handler may run; otherwise the 422 has
+ * been answered.
+ */
+static bool
+validate(evf_req *r, const evf_match_t *m)
+{
+    const evf_route *rt = r->route->route;
+    json_object *errs = NULL;
+
+    r->npvals = m->ncaps;
+    if (m->ncaps) {
+        r->pvals = evf_alloc(r, m->ncaps * sizeof(value_t));
+        if (!r->pvals)
+            return false;
+    }
+    for (size_t i = 0; i < m->ncaps; i++) {
+        value_t *v = &r->pvals[i];
+        v->name = m->caps[i].name;
+        v->type = m->caps[i].type;
+        v->text = strndup_arena(r, m->caps[i].value, m->caps[i].len);
+        const char *msg;
+        const char *et = v->text ? convert(v, &msg) : "missing";
+        if (et)
+            add_error(&errs, et, "path", v->name, msg, v->text);
+    }
+    size_t nq = 0;
+    while (rt->query && rt->query[nq].name)
+        nq++;
+    if (nq) {
+        r->qvals = evf_alloc(r, nq * sizeof(value_t));
+        if (!r->qvals)
+            return false;
+        r->nqvals = nq;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        const evf_query *q = &rt->query[i];
+        value_t *v = &r->qvals[i];
+        memset(v, 0, sizeof(*v));
+        v->name = q->name;
+        v->type = q->type;
+        v->text = query_raw(r, q->name);
+        bool given = v->text != NULL;
+        if (!given)
+            v->text = q->def;
+        if (!v->text) {
+            if (!q->optional)
+                add_error(&errs, "missing", "query", q->name,
+                          "Field required", NULL);
+            continue;
+        }
+        const char *msg;
+        const char *et = convert(v, &msg);
+        if (et)
+            add_error(&errs, et, "query", q->name, msg, v->text);
+        else if (q->type == EVF_INT || q->type == EVF_FLOAT)
+            check_bounds(q, v, &errs);
+        if (!given)
+            v->text = NULL;     /* evf_query_has: it was not given */
+    }
+    if (rt->json_body)
+        parse_json_body(r, &errs);
+    if (!errs)
+        return true;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "detail", errs);
+    evf_json(r, 422, o);
+    return false;
+}
+
+/* STDIN ended: route the request and start its handler.  May finish. */
+static void
+start(evf_req *r)
+{
+    struct ev_loop *loop = evf__loop();
+    void *owner = r->owner;
+    const evf_req_owner_ops *ops = r->ops;
+    r->t0 = ev_now(loop);
+    ops->hold(owner);
+    if (r->reject) {
+        answer_detail(r, r->reject, reason(r->reject));
+        finish(r);
+        goto out;
+    }
+    const evf_router_t *rt = evf_apps_router();
+    evf_match_t m;
+    if (rt)
+        evf_router_match(rt, r->method, r->path, &m);
+    else
+        m.status = 404;
+    if (m.status == 405) {
+        evf_add_header(r, "Allow", m.allow);
+        answer_detail(r, 405, "Method Not Allowed");
+        finish(r);
+        goto out;
+    }
+    if (m.status) {
+        answer_detail(r, 404, "Not Found");
+        finish(r);
+        goto out;
+    }
+    r->route = m.data;
+    if (!validate(r, &m)) {
+        finish(r);
+        goto out;
+    }
+    double dl = r->route->route->deadline > 0 ? r->route->route->deadline
+                                              : evf_settings.request_deadline;
+    if (dl > 0)
+        r->deadline = r->t0 + dl;
+    task_t *t = task_new(r, NULL, NULL);
+    if (!t) {
+        evf_log_error("%s: out of coroutine stacks", r->route->label);
+        answer_detail(r, 503, "Service Unavailable");
+        finish(r);
+        goto out;
+    }
+    run(t);
+out:
+    ops->unhold(owner);     /* r may be gone by now */
+}
+
+/* ---- the end ----------------------------------------------------------- */
+
+static void
+release(evf_req *r)
+{
+    while (r->defers) {
+        defer_t *d = r->defers;
+        r->defers = d->next;
+        d->fn(d->arg);
+    }
+    evf_buf_free(&r->raw);
+    evf_buf_free(&r->body);
+    evf_arena_release(&r->arena);
+    evf_stats.in_flight--;
+    evf_free(r);
+}
+
+/* The handler is done (or never ran): complete the answer and free r. */
+static void
+finish(evf_req *r)
+{
+    void *owner = r->owner;
+    if (!r->answered) {
+        evf_stats.handler_no_answer++;
+        evf_log_error("%s: handler returned without answering; sent 500 "
+                      "(answer with evf_respond/evf_json/evf_raise before "
+                      "returning, and await what must finish first)",
+                      r->route ? r->route->label : r->path);
+        answer_detail(r, 500, "Internal Server Error");
+    } else if (r->streaming) {
+        evf_stream_end(r);
+    }
+    drop_all_tasks(r);
+    evf_stats.requests++;
+    if (r->status >= 100 && r->status < 600)
+        evf_stats.by_class[r->status / 100]++;
+    r->ops->finished(owner, r, true);
+    release(r);
+}
+
+void
+evf__req_abort(evf_req *r, bool send_end)
+{
+    if (r->stage == S_RUNNING)
+        evf_stats.aborted++;
+    drop_all_tasks(r);
+    r->ops->finished(r->owner, r, send_end);
+    release(r);
+}
+
+/* ---- accessors --------------------------------------------------------- */
+
+const char *
+evf_method(evf_req *r)
+{
+    return r->method;
+}
+
+const char *
+evf_path(evf_req *r)
+{
+    return r->path;
+}
+
+const char *
+evf_param(evf_req *r, const char *name)
+{
+    return param(r, name);
+}
+
+const char *
+evf_header(evf_req *r, const char *name)
+{
+    char cgi[128];
+    size_t n = strlen(name);
+    if (n + 6 > sizeof(cgi))
+        return NULL;
+    size_t o = 0;
+    if (strcasecmp(name, "Content-Type") && strcasecmp(name, "Content-Length")) {
+        memcpy(cgi, "HTTP_", 5);
+        o = 5;
+    }
+    for (size_t i = 0; i < n; i++)
+        cgi[o++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+    cgi[o] = '\0';
+    return param(r, cgi);
+}
+
+const void *
+evf_body(evf_req *r, size_t *len)
+{
+    if (len)
+        *len = r->body.len;
+    return r->body.data ? r->body.data : (const void *)"";
+}
+
+json_object *
+evf_body_json(evf_req *r)
+{
+    return r->json;
+}
+
+static const value_t *
+find_value(const value_t *v, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].name, name) == 0)
+            return &v[i];
+    return NULL;
+}
+
+int64_t
+evf_path_int(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->pvals, r->npvals, name);
+    return v && v->type == EVF_INT ? v->v.i : 0;
+}
+
+double
+evf_path_float(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->pvals, r->npvals, name);
+    return v && v->type == EVF_FLOAT ? v->v.f : 0;
+}
+
+const char *
+evf_path_str(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->pvals, r->npvals, name);
+    return v ? v->text : NULL;
+}
+
+static void
+parse_query(evf_req *r)
+{
+    r->query_parsed = true;
+    const char *qs = param(r, "QUERY_STRING");
+    if (!qs || !*qs)
+        return;
+    size_t n = 1;
+    for (const char *p = qs; *p; p++)
+        n += *p == '&';
+    r->query = evf_alloc(r, n * sizeof(pair_t));
+    if (!r->query)
+        return;
+    const char *p = qs;
+    while (*p) {
+        size_t len = strcspn(p, "&");
+        if (len) {
+            const char *eq = memchr(p, '=', len);
+            size_t nl = eq ? (size_t)(eq - p) : len;
+            size_t vl = eq ? len - nl - 1 : 0;
+            char *name = evf_alloc(r, nl + 1);
+            char *value = evf_alloc(r, vl + 1);
+            if (!name || !value)
+                return;
+            evf_pct_decode(name, p, nl, true);
+            evf_pct_decode(value, eq ? eq + 1 : "", vl, true);
+            r->query[r->nquery++] = (pair_t){ name, value };
+        }
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+}
+
+static const char *
+query_raw(evf_req *r, const char *name)
+{
+    if (!r->query_parsed)
+        parse_query(r);
+    for (size_t i = 0; i < r->nquery; i++)
+        if (strcmp(r->query[i].name, name) == 0)
+            return r->query[i].value;
+    return NULL;
+}
+
+bool
+evf_query_has(evf_req *r, const char *name)
+{
+    return query_raw(r, name) != NULL;
+}
+
+const char *
+evf_query_str(evf_req *r, const char *name)
+{
+    const char *s = query_raw(r, name);
+    if (s || !r->route)
+        return s;
+    for (const evf_query *q = r->route->route->query; q && q->name; q++)
+        if (strcmp(q->name, name) == 0)
+            return q->def;
+    return NULL;
+}
+
+int64_t
+evf_query_int(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->qvals, r->nqvals, name);
+    if (v)
+        return v->type == EVF_INT ? v->v.i : 0;
+    const char *s = query_raw(r, name);
+    int64_t x = 0;
+    const char *msg;
+    if (s && evf_convert_int(s, strlen(s), &x, &msg))
+        x = 0;
+    return x;
+}
+
+double
+evf_query_float(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->qvals, r->nqvals, name);
+    if (v)
+        return v->type == EVF_FLOAT ? v->v.f : 0;
+    const char *s = query_raw(r, name);
+    double x = 0;
+    const char *msg;
+    if (s && evf_convert_float(s, strlen(s), &x, &msg))
+        x = 0;
+    return x;
+}
+
+bool
+evf_query_bool(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->qvals, r->nqvals, name);
+    if (v)
+        return v->type == EVF_BOOL ? v->v.b : false;
+    const char *s = query_raw(r, name);
+    bool x = false;
+    const char *msg;
+    if (s && evf_convert_bool(s, strlen(s), &x, &msg))
+        x = false;
+    return x;
+}
+
+void
+evf_log(evf_req *r, int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    evf_log_msg(level, "%s (request %u): %s",
+                r->route ? r->route->label : r->path, r->id, msg);
+}

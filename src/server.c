@@ -1,0 +1,282 @@
+/*
+ * server: listeners and accept (see server.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "loop.h"
+#include "mem.h"
+#include "server.h"
+#include "settings.h"
+
+#define MAX_LISTENERS 8
+
+typedef struct listener {
+    ev_io io;
+    bool tcp;
+} listener_t;
+
+static _Thread_local struct {
+    listener_t ls[MAX_LISTENERS];
+    size_t n;
+    bool paused;            /* graceful stop: never resume */
+    bool full;              /* at max_conns or out of descriptors */
+    ev_timer retry;
+    ev_tstamp last_emfile_log;
+} srv;
+
+static int
+set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+listen_unix(const char *path, int backlog, unsigned mode, char *err,
+            size_t errlen)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        snprintf(err, errlen, "unix socket path too long: %s", path);
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    /* A socket file left by a previous run is replaced; other files are
+     * not touched. */
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        snprintf(err, errlen, "bind unix:%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (chmod(path, mode) < 0) {
+        snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, backlog) < 0) {
+        snprintf(err, errlen, "listen unix:%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
+evf_listen(const char *addr, int backlog, unsigned mode, char *err,
+           size_t errlen)
+{
+    if (strncmp(addr, "unix:", 5) == 0)
+        return listen_unix(addr + 5, backlog, mode, err, errlen);
+
+    char host[256];
+    const char *port;
+    if (addr[0] == '[') {
+        const char *end = strchr(addr, ']');
+        if (!end || end[1] != ':' || (size_t)(end - addr - 1) >= sizeof(host)) {
+            snprintf(err, errlen, "bad address '%s' (want [V6]:PORT)", addr);
+            return -1;
+        }
+        memcpy(host, addr + 1, (size_t)(end - addr - 1));
+        host[end - addr - 1] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(addr, ':');
+        if (!colon || (size_t)(colon - addr) >= sizeof(host)) {
+            snprintf(err, errlen, "bad address '%s' (want HOST:PORT, "
+                     "[V6]:PORT or unix:/path)", addr);
+            return -1;
+        }
+        memcpy(host, addr, (size_t)(colon - addr));
+        host[colon - addr] = '\0';
+        port = colon + 1;
+    }
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+    }, *res;
+    const char *h = host[0] && strcmp(host, "*") ? host : NULL;
+    int gai = getaddrinfo(h, port, &hints, &res);
+    if (gai) {
+        snprintf(err, errlen, "address '%s': %s", addr, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        freeaddrinfo(res);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (res->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+        listen(fd, backlog) < 0) {
+        snprintf(err, errlen, "listen %s: %s", addr, strerror(errno));
+        close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+bool
+evf_listen_inherited(void)
+{
+    /* The FastCGI spec's test: a listening socket has no peer. */
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getpeername(0, (struct sockaddr *)&ss, &len) == 0 ||
+        errno != ENOTCONN)
+        return false;
+    int acc = 0;
+    len = sizeof(acc);
+    return getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc;
+}
+
+static void
+set_accepting(bool on)
+{
+    struct ev_loop *loop = evf__loop();
+    for (size_t i = 0; i < srv.n; i++) {
+        if (on)
+            ev_io_start(loop, &srv.ls[i].io);
+        else
+            ev_io_stop(loop, &srv.ls[i].io);
+    }
+}
+
+static void
+conn_closed(void)
+{
+    if (srv.full && !srv.paused && !ev_is_active(&srv.retry) &&
+        evf_conn_count() < evf_settings.max_conns) {
+        srv.full = false;
+        set_accepting(true);
+    }
+}
+
+static void
+retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+    if (!srv.paused && evf_conn_count() < evf_settings.max_conns) {
+        srv.full = false;
+        set_accepting(true);
+    }
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    listener_t *l = (listener_t *)w;
+    (void)revents;
+
+    for (int i = 0; i < 64; i++) {
+        if (evf_conn_count() >= evf_settings.max_conns) {
+            /* Leave the rest in the backlog until a connection closes. */
+            srv.full = true;
+            set_accepting(false);
+            return;
+        }
+        int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                ev_tstamp now = ev_now(loop);
+                if (now - srv.last_emfile_log > 10) {
+                    srv.last_emfile_log = now;
+                    evf_log_error("accept: %s with %zu connections open; "
+                                  "pausing accept for 100 ms (raise "
+                                  "the open files limit, or lower "
+                                  "max connections)", strerror(errno),
+                                  evf_conn_count());
+                }
+                srv.full = true;
+                set_accepting(false);
+                ev_timer_set(&srv.retry, 0.1, 0.);
+                ev_timer_start(loop, &srv.retry);
+                return;
+            }
+            evf_log_error("accept: %s", strerror(errno));
+            return;
+        }
+        if (l->tcp) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        if (!evf_conn_new(fd)) {
+            evf_log_error("out of memory for a new connection");
+            close(fd);
+        }
+    }
+}
+
+int
+evf_server_add(int fd)
+{
+    if (srv.n == MAX_LISTENERS)
+        return -1;
+    if (set_nonblock(fd) < 0)
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    listener_t *l = &srv.ls[srv.n++];
+    l->tcp = getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+             (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+    ev_io_init(&l->io, accept_cb, fd, EV_READ);
+    ev_io_start(evf__loop(), &l->io);
+    ev_init(&srv.retry, retry_cb);
+    evf_conn_on_close(conn_closed);
+    return 0;
+}
+
+void
+evf_server_pause(void)
+{
+    srv.paused = true;
+    set_accepting(false);
+    ev_timer_stop(evf__loop(), &srv.retry);
+}
+
+void
+evf_server_stop(bool close_fds)
+{
+    evf_server_pause();
+    for (size_t i = 0; i < srv.n; i++)
+        if (close_fds)
+            close(srv.ls[i].io.fd);
+    srv.n = 0;
+    srv.paused = false;
+}

@@ -1,0 +1,34 @@
+/*
+ * server: listening sockets and accepting connections.
+ *
+ * Parses listen addresses (HOST:PORT, [V6]:PORT, unix:/path), binds them,
+ * detects a listening socket inherited on fd 0 (spawn-fcgi), and accepts
+ * connections on the thread's loop, pausing when at the connection limit
+ * or out of file descriptors.
+ */
+#ifndef EVF_SERVER_H
+#define EVF_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * Bind and listen on addr.  unix sockets get mode (e.g. 0660).  Returns the
+ * descriptor, or -1 with a message in err.
+ */
+int evf_listen(const char *addr, int backlog, unsigned mode, char *err,
+               size_t errlen);
+
+/* True when fd 0 is a listening socket (as spawn-fcgi hands it over). */
+bool evf_listen_inherited(void);
+
+/* Start accepting on fd (made non-blocking) on this thread's loop. */
+int evf_server_add(int fd);
+
+/* Stop accepting (graceful stop); the sockets stay open. */
+void evf_server_pause(void);
+
+/* Stop accepting and free the watchers; close the sockets if close_fds. */
+void evf_server_stop(bool close_fds);
+
+#endif

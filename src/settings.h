@@ -1,0 +1,25 @@
+/*
+ * settings: the limits and knobs every module reads, one per process.
+ *
+ * Filled by main (command line, later the configuration file) before the
+ * server starts; read-only afterwards.
+ */
+#ifndef EVF_SETTINGS_H
+#define EVF_SETTINGS_H
+
+#include <stddef.h>
+
+typedef struct evf_settings {
+    unsigned max_conns;         /* connections per worker */
+    unsigned max_reqs_per_conn; /* concurrent requests on one connection */
+    size_t max_params;          /* bytes of PARAMS per request */
+    size_t max_body;            /* bytes of STDIN per request */
+    size_t out_high_water;      /* a stream write waits above this */
+    size_t out_low_water;       /* ... until the output drops below this */
+    int backlog;
+    double request_deadline;    /* seconds; 0: none */
+} evf_settings_t;
+
+extern evf_settings_t evf_settings;
+
+#endif
