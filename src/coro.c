@@ -124,9 +124,11 @@ grow(void)
     size_t slot_size = ss + (guarded ? ps : 0);
     size_t len = slot_size * SLOTS_PER_REGION;
 
-    if (pool.nfree + SLOTS_PER_REGION > pool.free_cap) {
+    /* The free list must hold every slot ever mapped: all may be free at
+     * once. */
+    if (pool.slots + SLOTS_PER_REGION > pool.free_cap) {
         size_t cap = pool.free_cap ? pool.free_cap * 2 : 256;
-        while (cap < pool.nfree + SLOTS_PER_REGION)
+        while (cap < pool.slots + SLOTS_PER_REGION)
             cap *= 2;
         struct free_slot *f = evf_realloc(pool.free, cap * sizeof(*f));
         if (!f)

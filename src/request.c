@@ -94,6 +94,7 @@ struct evf_req {
     uint8_t stage;
     int reject;             /* 413 or 431 to answer instead of running */
     evf_buf_t raw;          /* PARAMS stream while it arrives */
+    size_t scan;            /* raw: start of the first pair not yet seen */
     evf_buf_t body;
     pair_t *params;
     size_t nparams;
@@ -279,6 +280,41 @@ params_end(evf_req *r)
     return 0;
 }
 
+/*
+ * Walk the pair headers that have arrived.  A pair claiming more bytes than
+ * the params limit could ever hold is an impossible length: the connection
+ * is closed at once instead of waiting for bytes that will not come.
+ */
+static int
+scan_pairs(evf_req *r)
+{
+    const uint8_t *p = r->raw.data;
+    size_t len = r->raw.len;
+    while (r->scan < len) {
+        size_t pos = r->scan, l[2];
+        for (int i = 0; i < 2; i++) {
+            if (pos >= len)
+                return 0;
+            if (!(p[pos] & 0x80)) {
+                l[i] = p[pos++];
+                continue;
+            }
+            if (len - pos < 4)
+                return 0;
+            l[i] = (size_t)(p[pos] & 0x7f) << 24 | (size_t)p[pos + 1] << 16 |
+                   (size_t)p[pos + 2] << 8 | p[pos + 3];
+            pos += 4;
+        }
+        size_t room = evf_settings.max_params - pos;
+        if (l[0] > room || l[1] > room - l[0])
+            return EVF_EPROTO;
+        if (l[0] + l[1] > len - pos)
+            return 0;
+        r->scan = pos + l[0] + l[1];
+    }
+    return 0;
+}
+
 int
 evf__req_params(evf_req *r, const uint8_t *data, size_t len)
 {
@@ -297,7 +333,9 @@ evf__req_params(evf_req *r, const uint8_t *data, size_t len)
         evf_buf_free(&r->raw);
         return 0;
     }
-    return evf_buf_append(&r->raw, data, len) < 0 ? EVF_EPROTO : 0;
+    if (evf_buf_append(&r->raw, data, len) < 0)
+        return EVF_EPROTO;
+    return scan_pairs(r);
 }
 
 static void start(evf_req *r);
@@ -371,7 +409,8 @@ evf_add_header(evf_req *r, const char *name, const char *value)
     char *h = evf_alloc(r, need + 1);
     if (!h)
         return EVF_EINVAL;
-    memcpy(h, r->hdrs, r->hdrs_len);
+    if (r->hdrs_len)
+        memcpy(h, r->hdrs, r->hdrs_len);
     sprintf(h + r->hdrs_len, "%s: %s\r\n", name, value);
     r->hdrs = h;
     r->hdrs_len = need;
@@ -414,7 +453,8 @@ answer(evf_req *r, int status, const char *ctype, const void *body,
     if (!stream)
         n += snprintf(head + n, cap - (size_t)n, "Content-Length: %zu\r\n",
                       len);
-    memcpy(head + n, r->hdrs, r->hdrs_len);
+    if (r->hdrs_len)
+        memcpy(head + n, r->hdrs, r->hdrs_len);
     n += (int)r->hdrs_len;
     head[n++] = '\r';
     head[n++] = '\n';
