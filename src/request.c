@@ -83,7 +83,7 @@ struct task {
     int result;
 };
 
-#define ARENA0 512
+#define ARENA0 1024
 
 struct evf_req {
     void *owner;
@@ -219,17 +219,26 @@ count_pair(void *ud, const uint8_t *n, size_t nl, const uint8_t *v,
     return 0;
 }
 
+/*
+ * Decoding moves each pair's name and value, NUL-terminated, towards the
+ * start of the raw buffer, which then holds the strings: a pair's encoded
+ * lengths take at least the two bytes its terminators need, so the write
+ * position never passes the read position.
+ */
 static int
 store_pair(void *ud, const uint8_t *n, size_t nl, const uint8_t *v,
            size_t vl)
 {
     evf_req *r = ud;
-    pair_t *p = &r->params[r->nparams];
-    p->name = strndup_arena(r, (const char *)n, nl);
-    p->value = strndup_arena(r, (const char *)v, vl);
-    if (!p->name || !p->value)
-        return -1;
-    r->nparams++;
+    char *base = (char *)r->raw.data;
+    char *name = base + r->raw.off;
+    memmove(name, n, nl);
+    name[nl] = '\0';
+    char *value = name + nl + 1;
+    memmove(value, v, vl);
+    value[vl] = '\0';
+    r->raw.off += nl + vl + 2;
+    r->params[r->nparams++] = (pair_t){ name, value };
     return 0;
 }
 
@@ -253,9 +262,11 @@ params_end(evf_req *r)
     r->params = evf_alloc(r, (n ? n : 1) * sizeof(pair_t));
     if (!r->params)
         return EVF_EPROTO;
+    /* raw.off is the write position while decoding; the buffer stays as
+     * the strings' storage until the request ends. */
+    r->raw.off = 0;
     if (evf_fcgi_params_decode(r->raw.data, r->raw.len, store_pair, r))
         return EVF_EPROTO;
-    evf_buf_free(&r->raw);
 
     r->method = param(r, "REQUEST_METHOD");
     if (!r->method)
