@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "evfcgi.h"
 
@@ -143,6 +144,44 @@ static const evf_query events_query[] = {
     { .name = NULL },
 };
 
+/* GET /blocking: FastAPI's plain `def` route, on the thread pool. */
+static void
+blocking(evf_req *r)
+{
+    usleep(100 * 1000);     /* a blocking call: fine on a pool thread */
+    evf_json_printf(r, 200, "{\"slept_ms\":100,\"where\":\"pool\"}");
+}
+
+static void
+blocking_call(void *arg)
+{
+    usleep(100 * 1000);
+    *(int *)arg = 100;
+}
+
+/* GET /to-thread: an async route awaiting a blocking call on the pool. */
+static void
+to_thread(evf_req *r)
+{
+    int slept = 0;
+    if (evf_to_thread(r, blocking_call, &slept) == EVF_EBUSY)
+        evf_raise(r, 503, "Service Unavailable");
+    evf_json_printf(r, 200, "{\"slept_ms\":%d,\"where\":\"to_thread\"}",
+                    slept);
+}
+
+/*
+ * GET /blocking-wrong: the seed's first pitfall, on purpose: a blocking
+ * sleep in an async handler stalls every request on the loop.  It is
+ * served, and the stall detector names it in the log.
+ */
+static void
+blocking_wrong(evf_req *r)
+{
+    usleep(100 * 1000);
+    evf_json_printf(r, 200, "{\"slept_ms\":100,\"where\":\"loop\"}");
+}
+
 static const evf_route routes[] = {
     EVF_GET("/hello", hello),
     EVF_POST("/echo", echo),
@@ -151,6 +190,9 @@ static const evf_route routes[] = {
     EVF_GET("/sleep", sleep_ms, .query = sleep_query),
     EVF_GET("/gather", gather),
     EVF_GET("/events", events, .query = events_query),
+    EVF_GET("/blocking", blocking, .blocking = true),
+    EVF_GET("/to-thread", to_thread),
+    EVF_GET("/blocking-wrong", blocking_wrong),
     EVF_END
 };
 

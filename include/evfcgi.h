@@ -40,6 +40,7 @@ extern "C" {
 #define EVF_ECANCELED   (-125)  /* only seen by code outside a handler */
 #define EVF_EGONE       (-32)   /* the client went away (streaming writes) */
 #define EVF_EINVAL      (-22)   /* bad argument */
+#define EVF_EBUSY       (-16)   /* the thread pool's queue is full */
 
 typedef struct evf_req evf_req;
 typedef struct evf_app_ctx evf_app_ctx;
@@ -80,7 +81,13 @@ typedef struct evf_route {
     const evf_query *query; /* array ended by an entry with name NULL */
     double deadline;        /* seconds for every await of the request; 0: none */
     bool json_body;         /* parse the body as JSON before the handler */
-    bool blocking;          /* reserved: run on the thread pool */
+    /*
+     * Run the handler on the thread pool (FastAPI's plain `def` routes):
+     * it may block; it must not await.  The response API works the same;
+     * a stream is sent when the handler returns.  If the client leaves,
+     * evf_is_disconnected() turns true and the result is dropped.
+     */
+    bool blocking;
 } evf_route;
 
 #define EVF_ROUTE(m, p, h, ...) \
@@ -195,6 +202,15 @@ int evf_wait_fd(evf_req *r, int fd, int events, double timeout);
  */
 typedef void (*evf_task_fn)(evf_req *r, void *arg);
 int evf_gather(evf_req *r, size_t n, evf_task_fn fn, void *const *args);
+
+/*
+ * Await fn(arg) run on the thread pool (asyncio.to_thread): the loop serves
+ * other requests meanwhile.  Returns 0 once fn returned, or EVF_EBUSY at
+ * once when the pool's queue is full.  A thread cannot be interrupted: the
+ * await ignores deadlines, and if the request is cancelled, fn still runs
+ * to its end (arg stays valid until then) and its result is dropped.
+ */
+int evf_to_thread(evf_req *r, void (*fn)(void *arg), void *arg);
 
 /*
  * Deadline for this request's awaits, seconds from now (asyncio.timeout);

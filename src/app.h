@@ -17,6 +17,7 @@ typedef struct evf_route_entry {
     const evf_route *route;     /* borrowed from the app */
     evf_app_ctx *app;
     char label[128];            /* "GET /items/{item_id:int}", for logs */
+    double slow_logged_at;      /* stall detector: last warning */
 } evf_route_entry_t;
 
 /* Add an app (loaded or built in).  0, or -1 after logging why. */

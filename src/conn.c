@@ -224,7 +224,11 @@ flush(evf_conn_t *c)
         lose(c);
         return EVF_EGONE;
     }
-    if (ev_is_active(&c->wio))
+    /* Streams waiting for the output to drain are woken by write_cb (not
+     * here: flush may run on a coroutine, and resumes do not nest). */
+    if (c->drain_waiters)
+        ev_io_start(loop, &c->wio);
+    else if (ev_is_active(&c->wio))
         ev_io_stop(loop, &c->wio);
     /* Do not keep a big buffer around on an idle connection. */
     if (c->out.cap > 256 * 1024)

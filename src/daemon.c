@@ -33,6 +33,7 @@
 #include "evfcgi.h"
 #include "log.h"
 #include "loop.h"
+#include "pool.h"
 #include "server.h"
 #include "settings.h"
 #include "stats.h"
@@ -49,13 +50,18 @@ evf_settings_t evf_settings = {
     .out_low_water = 64 * 1024,
     .backlog = 4096,
     .request_deadline = 0,
+    /* FastAPI's thread pool (AnyIO's) also defaults to 40 threads: ported
+     * apps keep the same blocking capacity.  The queue holds what a burst
+     * of a thousand blocking requests needs before 503s start. */
+    .pool_threads = 40,
+    .pool_queue = 1024,
+    .slow_callback = 0.100,
 };
 
 typedef struct opts {
     const char *listen[MAX_LISTEN];
     size_t nlisten;
     unsigned workers;
-    unsigned threads;
     unsigned mode;
     double grace;
     bool test;
@@ -78,6 +84,10 @@ usage(FILE *f)
 "                         set an option an app reads (repeatable)\n"
 "  -w, --workers N        worker processes (default 1: no master)\n"
 "  -T, --threads N        threads of the blocking pool (default 40)\n"
+"      --queue N          blocking jobs waiting for a thread, at most\n"
+"                         (default 1024; beyond: 503)\n"
+"      --slow-callback-ms N  warn when a handler runs N ms without\n"
+"                         awaiting (default 100)\n"
 "  -c, --config FILE      read a configuration file\n"
 "  -m, --socket-mode MODE mode of unix sockets (octal, default 0660)\n"
 "  -b, --backlog N        listen backlog (default: the system maximum)\n"
@@ -219,6 +229,12 @@ worker_run(const int *fds, size_t nfds, double grace)
         evf_apps_shutdown();
         return 1;
     }
+    if (evf_pool_start(loop, evf_settings.pool_threads,
+                       evf_settings.pool_queue) < 0) {
+        evf_apps_shutdown();
+        return 1;
+    }
+    evf_stats_watch_loop(loop);
     for (size_t i = 0; i < nfds; i++)
         if (evf_server_add(fds[i]) < 0) {
             evf_log_error("cannot watch listener %d", fds[i]);
@@ -238,6 +254,9 @@ worker_run(const int *fds, size_t nfds, double grace)
 
     evf_server_stop(false);
     evf_conn_close_all();
+    /* Blocking handlers cannot be interrupted: wait for them. */
+    evf_pool_stop();
+    evf_stats_unwatch_loop(loop);
     ev_timer_stop(loop, &w.drain);
     ev_ref(loop);
     ev_ref(loop);
@@ -430,7 +449,8 @@ detach(int *fds, size_t nfds)
 
 enum {
     OPT_MAX_CONNS = 256, OPT_MAX_REQS, OPT_MAX_BODY, OPT_MAX_PARAMS,
-    OPT_DEADLINE, OPT_GRACE, OPT_STACK, OPT_LOG_LEVEL, OPT_LOG
+    OPT_DEADLINE, OPT_GRACE, OPT_STACK, OPT_LOG_LEVEL, OPT_LOG, OPT_QUEUE,
+    OPT_SLOW
 };
 
 int
@@ -459,9 +479,11 @@ evf_main(int argc, char **argv, const evf_app *builtin)
         { "stack-size", required_argument, NULL, OPT_STACK },
         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "log", required_argument, NULL, OPT_LOG },
+        { "queue", required_argument, NULL, OPT_QUEUE },
+        { "slow-callback-ms", required_argument, NULL, OPT_SLOW },
         { NULL, 0, NULL, 0 },
     };
-    opts_t o = { .workers = 1, .threads = 40, .mode = 0660, .grace = 30 };
+    opts_t o = { .workers = 1, .mode = 0660, .grace = 30 };
     const char *apps[64];
     size_t napps = 0;
     int backlog = -1;
@@ -511,7 +533,7 @@ evf_main(int argc, char **argv, const evf_app *builtin)
                 fprintf(stderr, "evfcgid: -T wants 1..4096\n");
                 return 2;
             }
-            o.threads = (unsigned)v;
+            evf_settings.pool_threads = (unsigned)v;
             break;
         case 'c':
             fprintf(stderr, "evfcgid: configuration files are not supported "
@@ -583,6 +605,21 @@ evf_main(int argc, char **argv, const evf_app *builtin)
                 o.grace = d;
             break;
         }
+        case OPT_QUEUE:
+            if (parse_uint(optarg, 1000000, &v)) {
+                fprintf(stderr, "evfcgid: --queue wants 0..1000000\n");
+                return 2;
+            }
+            evf_settings.pool_queue = (unsigned)v;
+            break;
+        case OPT_SLOW:
+            if (parse_uint(optarg, 3600000, &v)) {
+                fprintf(stderr, "evfcgid: --slow-callback-ms wants a "
+                        "number of milliseconds\n");
+                return 2;
+            }
+            evf_settings.slow_callback = (double)v / 1000;
+            break;
         case OPT_STACK:
             if (parse_uint(optarg, 65536, &v) || v < 16) {
                 fprintf(stderr, "evfcgid: --stack-size wants 16..65536 "
@@ -619,7 +656,6 @@ evf_main(int argc, char **argv, const evf_app *builtin)
         return 2;
     }
     evf_settings.backlog = backlog > 0 ? backlog : system_backlog();
-    (void)o.threads;
 
     int rc = 0;
     if (builtin && evf_app_register(builtin, "built-in") < 0)

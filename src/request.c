@@ -20,6 +20,9 @@
 #include "config.h"
 
 #include <assert.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <ctype.h>
 #include <ev.h>
 #include <fastcgi.h>
@@ -37,6 +40,7 @@
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
+#include "pool.h"
 #include "request.h"
 #include "router.h"
 #include "settings.h"
@@ -81,6 +85,8 @@ struct task {
     ev_io io;
     int timer_result;       /* what the timer means: 0 or EVF_ETIMEDOUT */
     int result;
+    bool in_pool;           /* awaiting evf_to_thread */
+    bool orphaned;          /* dropped while in_pool: the job frees it */
 };
 
 #define ARENA0 1024
@@ -103,7 +109,7 @@ struct evf_req {
     bool query_parsed;
     const char *method;
     const char *path;
-    const evf_route_entry_t *route;
+    evf_route_entry_t *route;
     value_t *pvals;         /* path parameters */
     size_t npvals;
     value_t *qvals;         /* declared query parameters */
@@ -121,14 +127,63 @@ struct evf_req {
     double deadline;        /* absolute, ev_now() clock; 0: none */
     defer_t *defers;
     ev_tstamp t0;
+    /*
+     * Ownership with the pool.  While a blocking handler runs (on_pool),
+     * the pool thread owns the request: the loop only sets `cancelled`.
+     * Pool jobs in flight (jobs) keep the request's memory alive after it
+     * was cancelled; the last one to finish releases it.
+     */
+    bool on_pool;
+    atomic_bool cancelled;
+    unsigned jobs;
+    evf_job_t job;          /* the blocking handler's job */
+    evf_buf_t pend;         /* output written on the pool thread */
     evf_arena_t arena;
     char arena0[ARENA0];
 };
 
-evf_stats_t evf_stats;
+
 
 static void run(task_t *t);
 static void finish(evf_req *r);
+static void release(evf_req *r);
+
+/* Where the request's records go: the connection, or (on a pool thread,
+ * which must not touch it) a buffer handed over when the job is done. */
+static evf_buf_t *
+outbuf(evf_req *r)
+{
+    return r->on_pool ? &r->pend : r->ops->out(r->owner);
+}
+
+static bool
+gone(evf_req *r)
+{
+    if (r->on_pool)
+        return atomic_load(&r->cancelled);
+    return r->ops->gone(r->owner);
+}
+
+/* Free r now, or when its last pool job is done. */
+static void
+release_or_defer(evf_req *r)
+{
+    if (r->jobs) {
+        atomic_store(&r->cancelled, true);
+        return;
+    }
+    release(r);
+}
+
+/* An await was called where it cannot suspend (on a pool thread). */
+static int
+misuse(evf_req *r, const char *what)
+{
+    evf_log_error("%s: %s called from a blocking handler (pool thread); "
+                  "awaits only work in async handlers",
+                  r->route ? r->route->label : r->path, what);
+    return EVF_EINVAL;
+}
 
 /* ---- allocation -------------------------------------------------------- */
 
@@ -442,7 +497,7 @@ answer(evf_req *r, int status, const char *ctype, const void *body,
     r->answered = true;
     r->status = status;
     r->streaming = stream;
-    if (r->ops->gone(r->owner))
+    if (gone(r))
         return EVF_EGONE;
     if (status < 100 || status > 999)
         status = 500;
@@ -470,7 +525,7 @@ answer(evf_req *r, int status, const char *ctype, const void *body,
     head[n++] = '\r';
     head[n++] = '\n';
 
-    evf_buf_t *out = r->ops->out(r->owner);
+    evf_buf_t *out = outbuf(r);
     if (evf_fcgi_write_stream2(out, FCGI_STDOUT, r->id, head, (size_t)n,
                                body, len) < 0)
         return EVF_EGONE;
@@ -602,6 +657,12 @@ task_drop(task_t *t)
         }
     if (r->drain_task == t)
         r->drain_task = NULL;
+    /* A pool thread may still write to what the task lent it (often on
+     * its stack): the stack is freed when the job is done. */
+    if (t->in_pool) {
+        t->orphaned = true;
+        return;
+    }
     evf_coro_free(t->coro);
 }
 
@@ -645,6 +706,27 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /*
+ * A handler ran this long without awaiting: every other request waited.
+ * Counted always; logged once a minute per route, with the fix.
+ */
+static void
+slow_slice(evf_req *r, double seconds)
+{
+    evf_stats.slow_callbacks++;
+    if (!r->route)
+        return;
+    double now = evf__now();
+    if (r->route->slow_logged_at && now - r->route->slow_logged_at < 60)
+        return;
+    r->route->slow_logged_at = now;
+    evf_log_warn("%s blocked the event loop for %.0f ms without awaiting "
+                 "(slow_callback_ms is %.0f): every other request waited. "
+                 "Declare the route .blocking = true, or move the blocking "
+                 "call into evf_to_thread()", r->route->label,
+                 seconds * 1000, evf_settings.slow_callback * 1000);
+}
+
+/*
  * Resume t from the loop and settle what it did.  The only place user code
  * runs from.  May finish (and free) t's request.
  */
@@ -656,7 +738,11 @@ run(task_t *t)
     const evf_req_owner_ops *ops = r->ops;
 
     ops->hold(owner);
+    double t0 = evf__now();
     bool alive = evf_coro_resume(t->coro);
+    double slice = evf__now() - t0;
+    if (slice > evf_settings.slow_callback)
+        slow_slice(r, slice);
     if (r->raised) {
         drop_all_tasks(r);
         finish(r);
@@ -675,10 +761,12 @@ run(task_t *t)
     ops->unhold(owner);
 }
 
+/* A gathered child's first run; its timer serves its awaits afterwards. */
 static void
 start_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop, (void)revents;
+    ev_set_cb(w, timer_cb);
     run(container_of(w, task_t, timer));
 }
 
@@ -713,6 +801,8 @@ arm_timer(task_t *t, double seconds)
 int
 evf_sleep(evf_req *r, double seconds)
 {
+    if (evf_pool_on_thread())
+        return misuse(r, "evf_sleep");
     task_t *t = self_task(r);
     int rc = arm_timer(t, seconds < 0 ? 0 : seconds);
     if (rc < 0)
@@ -723,6 +813,8 @@ evf_sleep(evf_req *r, double seconds)
 int
 evf_wait_fd(evf_req *r, int fd, int events, double timeout)
 {
+    if (evf_pool_on_thread())
+        return misuse(r, "evf_wait_fd");
     task_t *t = self_task(r);
     int ev = (events & EVF_READ ? EV_READ : 0) |
              (events & EVF_WRITE ? EV_WRITE : 0);
@@ -741,6 +833,8 @@ evf_wait_fd(evf_req *r, int fd, int events, double timeout)
 int
 evf_gather(evf_req *r, size_t n, evf_task_fn fn, void *const *args)
 {
+    if (evf_pool_on_thread())
+        return misuse(r, "evf_gather");
     task_t *self = self_task(r);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -772,7 +866,7 @@ evf_set_deadline(evf_req *r, double seconds)
 bool
 evf_is_disconnected(evf_req *r)
 {
-    return r->ops->gone(r->owner);
+    return gone(r);
 }
 
 /* ---- streaming --------------------------------------------------------- */
@@ -788,14 +882,17 @@ evf_stream_write(evf_req *r, const void *data, size_t len)
 {
     if (!r->streaming)
         return EVF_EINVAL;
-    if (r->ops->gone(r->owner))
+    if (gone(r))
         return EVF_EGONE;
     if (len == 0)
         return 0;
-    evf_buf_t *out = r->ops->out(r->owner);
+    evf_buf_t *out = outbuf(r);
     if (evf_fcgi_write_stream(out, FCGI_STDOUT, r->id, data, len) < 0)
         return EVF_EGONE;
     r->bytes_out += len;
+    /* A blocking handler's stream is sent when the handler returns. */
+    if (r->on_pool)
+        return 0;
     if (r->ops->flush(r->owner) < 0)
         return EVF_EGONE;
     if (r->ops->congested(r->owner)) {
@@ -836,9 +933,9 @@ evf_stream_end(evf_req *r)
     if (!r->streaming)
         return EVF_EINVAL;
     r->streaming = false;
-    if (r->ops->gone(r->owner))
+    if (gone(r))
         return EVF_EGONE;
-    evf_buf_t *out = r->ops->out(r->owner);
+    evf_buf_t *out = outbuf(r);
     return evf_fcgi_write_stream(out, FCGI_STDOUT, r->id, NULL, 0) < 0
                ? EVF_EGONE : 0;
 }
@@ -856,10 +953,14 @@ evf__req_drained(evf_req *r)
 
 /* ---- raising ----------------------------------------------------------- */
 
+static _Thread_local jmp_buf *raise_target;
+
 int
 evf_raise(evf_req *r, int status, const char *detail)
 {
     int rc = answer_detail(r, status, detail ? detail : reason(status));
+    if (evf_pool_on_thread() && raise_target && r->on_pool)
+        longjmp(*raise_target, 1);  /* back to blocking_work() */
     evf_coro_t *c = evf_coro_self();
     if (!c)
         return rc;
@@ -871,6 +972,104 @@ evf_raise(evf_req *r, int status, const char *detail)
     r->raised = true;
     evf_coro_yield(c);
     abort();    /* not reached */
+}
+
+/* ---- the pool ---------------------------------------------------------- */
+
+/* Pool thread: run a blocking route's handler.  evf_raise lands here. */
+static void
+blocking_work(evf_job_t *j)
+{
+    evf_req *r = container_of(j, evf_req, job);
+    jmp_buf target;
+    if (setjmp(target) == 0) {
+        raise_target = &target;
+        r->route->route->handler(r);
+    }
+    raise_target = NULL;
+}
+
+/* Loop thread: the blocking handler returned; the loop owns r again. */
+static void
+blocking_done(evf_job_t *j)
+{
+    evf_req *r = container_of(j, evf_req, job);
+    r->on_pool = false;
+    r->jobs--;
+    if (atomic_load(&r->cancelled)) {
+        /* The connection forgot r when it went away: nothing is written. */
+        if (!r->jobs)
+            release(r);
+        return;
+    }
+    void *owner = r->owner;
+    const evf_req_owner_ops *ops = r->ops;
+    ops->hold(owner);
+    if (evf_buf_used(&r->pend) &&
+        evf_buf_append(ops->out(owner), r->pend.data + r->pend.off,
+                       evf_buf_used(&r->pend)) < 0)
+        evf_log_error("%s: out of memory for the response",
+                      r->route->label);
+    evf_buf_free(&r->pend);
+    finish(r);
+    ops->unhold(owner);
+}
+
+typedef struct to_thread {
+    evf_job_t job;
+    task_t *task;
+    evf_req *req;
+    void (*fn)(void *arg);
+    void *arg;
+} to_thread_t;
+
+static void
+to_thread_work(evf_job_t *j)
+{
+    to_thread_t *tt = container_of(j, to_thread_t, job);
+    tt->fn(tt->arg);
+}
+
+static void
+to_thread_done(evf_job_t *j)
+{
+    to_thread_t *tt = container_of(j, to_thread_t, job);
+    task_t *t = tt->task;
+    evf_req *r = tt->req;
+    r->jobs--;
+    t->in_pool = false;
+    if (t->orphaned) {
+        /* The request was cancelled meanwhile: only memory is left. */
+        evf_coro_free(t->coro);
+        if (atomic_load(&r->cancelled) && !r->jobs)
+            release(r);
+        return;
+    }
+    t->result = 0;
+    run(t);
+}
+
+int
+evf_to_thread(evf_req *r, void (*fn)(void *arg), void *arg)
+{
+    if (evf_pool_on_thread())
+        return misuse(r, "evf_to_thread");
+    task_t *t = self_task(r);
+    to_thread_t *tt = evf_alloc(r, sizeof(*tt));
+    if (!tt)
+        return EVF_EINVAL;
+    *tt = (to_thread_t){
+        .job = { .work = to_thread_work, .done = to_thread_done },
+        .task = t, .req = r, .fn = fn, .arg = arg,
+    };
+    r->jobs++;
+    t->in_pool = true;
+    if (evf_pool_submit(&tt->job) < 0) {
+        r->jobs--;
+        t->in_pool = false;
+        return EVF_EBUSY;
+    }
+    return suspend(t);
 }
 
 /* ---- running a route --------------------------------------------------- */
@@ -1107,6 +1306,21 @@ start(evf_req *r)
                                               : evf_settings.request_deadline;
     if (dl > 0)
         r->deadline = r->t0 + dl;
+    if (r->route->route->blocking) {
+        r->job = (evf_job_t){ .work = blocking_work, .done = blocking_done };
+        r->on_pool = true;
+        r->jobs++;
+        if (evf_pool_submit(&r->job) < 0) {
+            /* Every thread busy and the queue full: say so at once. */
+            r->jobs--;
+            r->on_pool = false;
+            evf_add_header(r, "Retry-After", "1");
+            answer_detail(r, 503, "Service Unavailable");
+            finish(r);
+            goto out;
+        }
+        goto out;
+    }
     task_t *t = task_new(r, NULL, NULL);
     if (!t) {
         evf_log_error("%s: out of coroutine stacks", r->route->label);
@@ -1131,6 +1345,7 @@ release(evf_req *r)
     }
     evf_buf_free(&r->raw);
     evf_buf_free(&r->body);
+    evf_buf_free(&r->pend);
     evf_arena_release(&r->arena);
     evf_stats.in_flight--;
     evf_free(r);
@@ -1156,7 +1371,7 @@ finish(evf_req *r)
     if (r->status >= 100 && r->status < 600)
         evf_stats.by_class[r->status / 100]++;
     r->ops->finished(owner, r, true);
-    release(r);
+    release_or_defer(r);
 }
 
 void
@@ -1166,7 +1381,7 @@ evf__req_abort(evf_req *r, bool send_end)
         evf_stats.aborted++;
     drop_all_tasks(r);
     r->ops->finished(r->owner, r, send_end);
-    release(r);
+    release_or_defer(r);
 }
 
 /* ---- accessors --------------------------------------------------------- */

@@ -18,6 +18,9 @@ typedef struct evf_settings {
     size_t out_low_water;       /* ... until the output drops below this */
     int backlog;
     double request_deadline;    /* seconds; 0: none */
+    unsigned pool_threads;      /* blocking routes and to_thread */
+    unsigned pool_queue;        /* jobs waiting for a thread, at most */
+    double slow_callback;       /* seconds a handler may run unawaited */
 } evf_settings_t;
 
 extern evf_settings_t evf_settings;
