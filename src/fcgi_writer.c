@@ -61,9 +61,10 @@ evf_fcgi_write_stream2(evf_buf_t *b, uint8_t type, uint16_t request_id,
         out += 8;
         size_t left = n;
         size_t take = hlen < left ? hlen : left;
-        if (take)
+        if (take) {
             memcpy(out, h, take);
-        h += take, hlen -= take, out += take, left -= take;
+            h += take, hlen -= take, out += take, left -= take;
+        }
         if (left) {
             memcpy(out, d, left);
             d += left, blen -= left, out += left;

@@ -196,6 +196,47 @@ lit_child(node_t *n, const char *s, size_t len)
     return c;
 }
 
+/*
+ * Check a whole template before the trie is touched, so that a refused
+ * route leaves nothing behind.  0, or -1 with a message.
+ */
+static int
+check_template(const char *path, char *err, size_t errlen)
+{
+    const char *p = path + 1;
+    size_t ncaps = 0;
+
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len && p[0] == '{') {
+            char *name;
+            evf_type type;
+            if (parse_param(p, len, &name, &type, err, errlen) < 0)
+                return -1;
+            evf_free(name);
+            if (++ncaps > EVF_ROUTER_MAX_CAPS) {
+                snprintf(err, errlen, "more than %d parameters in '%s'",
+                         EVF_ROUTER_MAX_CAPS, path);
+                return -1;
+            }
+            if (type == EVF_PATH && slash) {
+                snprintf(err, errlen,
+                         "{%.*s} must be the last segment of '%s'",
+                         (int)(len - 2), p + 1, path);
+                return -1;
+            }
+        } else if (memchr(p, '{', len) || memchr(p, '}', len)) {
+            snprintf(err, errlen, "a parameter must fill its segment: '%s'",
+                     path);
+            return -1;
+        }
+        if (!slash)
+            return 0;
+        p = slash + 1;
+    }
+}
+
 int
 evf_router_add(evf_router_t *rt, const char *method, const char *path,
                void *data, const char *owner, char *err, size_t errlen)
@@ -208,8 +249,12 @@ evf_router_add(evf_router_t *rt, const char *method, const char *path,
                  path ? path : "(null)");
         return -1;
     }
+    /* The message when memory runs out; every other refusal has its own. */
+    snprintf(err, errlen, "out of memory");
+    if (check_template(path, err, errlen) < 0)
+        return -1;
     const char *p = path + 1;
-    bool at_end = false;
+    bool at_end = path[1] == '\0';     /* "/" is the root itself */
     while (!at_end) {
         const char *slash = strchr(p, '/');
         size_t len = slash ? (size_t)(slash - p) : strlen(p);
@@ -227,10 +272,10 @@ evf_router_add(evf_router_t *rt, const char *method, const char *path,
             }
             if (type == EVF_PATH) {
                 if (!at_end) {
-                    evf_free(name);
                     snprintf(err, errlen,
                              "{%s:path} must be the last segment of '%s'",
                              name, path);
+                    evf_free(name);
                     return -1;
                 }
                 if (n->rest && strcmp(n->rest_name, name)) {
@@ -304,7 +349,11 @@ evf_router_add(evf_router_t *rt, const char *method, const char *path,
         .owner = owner ? evf_mem_strdup(owner) : NULL,
         .path = evf_mem_strdup(path),
     };
-    if (!v[n->nmethods].method || !v[n->nmethods].path) {
+    method_entry_t *e = &v[n->nmethods];
+    if (!e->method || !e->path || (owner && !e->owner)) {
+        evf_free(e->method);
+        evf_free(e->owner);
+        evf_free(e->path);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
