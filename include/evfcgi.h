@@ -47,6 +47,33 @@ typedef struct evf_app_ctx evf_app_ctx;
 typedef struct json_object json_object;
 
 typedef void (*evf_handler_fn)(evf_req *r);
+typedef void (*evf_task_fn)(evf_req *r, void *arg);
+typedef struct evf_dep evf_dep;
+
+/*
+ * A dependency (FastAPI's Depends).  resolve() produces the value; it may
+ * await, and it may evf_raise(), which answers that error: the handler
+ * never runs.  Its sub-dependencies (deps) are resolved first.  In one
+ * request a dependency runs once and its value is shared by everything
+ * that needs it, unless no_cache (FastAPI's use_cache=False).  A blocking
+ * dependency's resolve() runs on the thread pool (it must not await).
+ *
+ * Order: a dependency's sub-dependencies are all resolved before it;
+ * independent dependencies (the ones a route or a dependency lists) are
+ * resolved concurrently on the loop, started in the order listed; the
+ * handler runs once all of its dependencies are resolved.  A cycle is
+ * refused when the app loads.  Values live as long as the request (return
+ * evf_alloc() memory, or register a teardown).
+ */
+struct evf_dep {
+    const char *name;
+    void *(*resolve)(evf_req *r);
+    const evf_dep *const *deps;     /* NULL-terminated, or NULL */
+    bool no_cache;
+    bool blocking;
+};
+
+#define EVF_DEPS(...) ((const evf_dep *const[]){ __VA_ARGS__, NULL })
 
 /* Typed parameters, for path templates ({name:int}) and query specs. */
 typedef enum evf_type {
@@ -81,6 +108,7 @@ typedef struct evf_route {
     const evf_query *query; /* array ended by an entry with name NULL */
     double deadline;        /* seconds for every await of the request; 0: none */
     bool json_body;         /* parse the body as JSON before the handler */
+    const evf_dep *const *deps; /* resolved before the handler: EVF_DEPS() */
     /*
      * Run the handler on the thread pool (FastAPI's plain `def` routes):
      * it may block; it must not await.  The response API works the same;
@@ -111,6 +139,7 @@ typedef struct evf_app {
     const evf_route *routes;
     int (*startup)(evf_app_ctx *app);
     void (*shutdown)(evf_app_ctx *app);
+    const evf_dep *const *deps;     /* for every route of the app */
 } evf_app;
 
 #define EVF_APP_SYMBOL "evf_app_entry"
@@ -152,6 +181,30 @@ int64_t evf_query_int(evf_req *r, const char *name);
 double evf_query_float(evf_req *r, const char *name);
 bool evf_query_bool(evf_req *r, const char *name);
 const char *evf_query_str(evf_req *r, const char *name);
+
+/*
+ * The value of dependency d for this request: resolved already if the
+ * route declared it (directly or below), otherwise resolved now (it may
+ * await).  NULL if it could not be (the request is then being answered).
+ */
+void *evf_depends(evf_req *r, const evf_dep *d);
+
+/*
+ * Teardown (the code after `yield` in a FastAPI dependency): fn(r, arg)
+ * runs after the response was sent, in reverse order of registration, also
+ * when the request failed or was aborted.  It runs on the loop and must
+ * not await or block: it never needs a pool thread, so teardowns cannot
+ * deadlock the pool (fastapi#3205).
+ */
+int evf_teardown(evf_req *r, void (*fn)(evf_req *r, void *arg), void *arg);
+
+/*
+ * Background task (FastAPI's BackgroundTasks): fn(r, arg) runs after the
+ * response was sent, as a task that may await; the request's data and
+ * dependency values stay valid until background tasks and then teardowns
+ * have run.  Its output goes nowhere.  Not run if the request is aborted.
+ */
+int evf_background(evf_req *r, evf_task_fn fn, void *arg);
 
 /* Request-scoped memory and cleanups (run in reverse order at the end). */
 void *evf_alloc(evf_req *r, size_t size);
@@ -200,7 +253,6 @@ int evf_wait_fd(evf_req *r, int fd, int events, double timeout);
  * Run fn(r, args[i]) for i < n as concurrent sub-tasks of this request and
  * await them all (asyncio.gather).  Results travel through args.
  */
-typedef void (*evf_task_fn)(evf_req *r, void *arg);
 int evf_gather(evf_req *r, size_t n, evf_task_fn fn, void *const *args);
 
 /*

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "deps.h"
 #include "log.h"
 #include "mem.h"
 #include "router.h"
@@ -32,6 +33,12 @@ static struct {
     option_t *opts;
     size_t nopts;
 } reg;
+
+const evf_dep *const *
+evf__app_deps(const evf_app_ctx *app)
+{
+    return app->app->deps;
+}
 
 const evf_router_t *
 evf_apps_router(void)
@@ -122,6 +129,11 @@ add(const evf_app *app, const char *origin, void *dl)
         snprintf(e->label, sizeof(e->label), "%s %s", rt->method, rt->path);
         if (!rt->handler) {
             evf_log_error("%s: route %s has no handler", origin, e->label);
+            goto rebuild;
+        }
+        if (evf_deps_find_cycle(app->deps, rt->deps, err, sizeof(err)) < 0) {
+            evf_log_error("%s: route %s: dependency cycle: %s", origin,
+                          e->label, err);
             goto rebuild;
         }
         if (evf_router_add(reg.router, rt->method, rt->path, e, app->name,

@@ -34,6 +34,9 @@ void evf_apps_shutdown(void);
 /* Unload everything (tests, exit). */
 void evf_apps_free(void);
 
+/* The app's own dependencies (evf_app.deps), for every route of it. */
+const evf_dep *const *evf__app_deps(const evf_app_ctx *app);
+
 /* The router holding every app's routes (NULL before the first app). */
 const evf_router_t *evf_apps_router(void);
 

@@ -35,6 +35,7 @@
 
 #include "app.h"
 #include "coro.h"
+#include "deps.h"
 #include "fcgi_params.h"
 #include "fcgi_writer.h"
 #include "log.h"
@@ -72,6 +73,18 @@ typedef struct defer {
     void *arg;
 } defer_t;
 
+typedef struct teardown {
+    struct teardown *next;
+    void (*fn)(evf_req *r, void *arg);
+    void *arg;
+} teardown_t;
+
+typedef struct background {
+    struct background *next;
+    evf_task_fn fn;
+    void *arg;
+} background_t;
+
 typedef struct task task_t;
 struct task {
     evf_coro_t *coro;
@@ -86,6 +99,7 @@ struct task {
     int timer_result;       /* what the timer means: 0 or EVF_ETIMEDOUT */
     int result;
     bool in_pool;           /* awaiting evf_to_thread */
+    bool background;        /* an evf_background task */
     bool orphaned;          /* dropped while in_pool: the job frees it */
 };
 
@@ -126,6 +140,12 @@ struct evf_req {
     task_t *drain_task;
     double deadline;        /* absolute, ev_now() clock; 0: none */
     defer_t *defers;
+    teardown_t *teardowns;      /* newest first: run in reverse order */
+    background_t *bg, **bg_tail;
+    unsigned bg_running;
+    bool detached;              /* answered; background tasks still run */
+    evf_req *dnext, *dprev;     /* the detached list */
+    void *deps_cache;
     ev_tstamp t0;
     /*
      * Ownership with the pool.  While a blocking handler runs (on_pool),
@@ -136,7 +156,6 @@ struct evf_req {
     bool on_pool;
     atomic_bool cancelled;
     unsigned jobs;
-    evf_job_t job;          /* the blocking handler's job */
     evf_buf_t pend;         /* output written on the pool thread */
     evf_arena_t arena;
     char arena0[ARENA0];
@@ -147,6 +166,15 @@ struct evf_req {
 static void run(task_t *t);
 static void finish(evf_req *r);
 static void release(evf_req *r);
+static int pool_await(evf_req *r, task_t *t, bool handler,
+                      void (*fn)(void *), void *arg);
+static void start_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void end_detached(evf_req *r);
+static void start_background(evf_req *r);
+struct pool_job;
+static evf_req *pool_job_req(struct pool_job *pj);
+static void pool_job_raise(struct pool_job *pj, int status,
+                           const char *detail);
 
 /* Where the request's records go: the connection, or (on a pool thread,
  * which must not touch it) a buffer handed over when the job is done. */
@@ -225,6 +253,53 @@ evf_defer(evf_req *r, void (*fn)(void *), void *arg)
     d->next = r->defers;
     r->defers = d;
     return 0;
+}
+
+int
+evf_teardown(evf_req *r, void (*fn)(evf_req *r, void *arg), void *arg)
+{
+    teardown_t *t = evf_alloc(r, sizeof(*t));
+    if (!t)
+        return EVF_EINVAL;
+    t->fn = fn;
+    t->arg = arg;
+    t->next = r->teardowns;
+    r->teardowns = t;
+    return 0;
+}
+
+int
+evf_background(evf_req *r, evf_task_fn fn, void *arg)
+{
+    background_t *b = evf_alloc(r, sizeof(*b));
+    if (!b)
+        return EVF_EINVAL;
+    b->fn = fn;
+    b->arg = arg;
+    b->next = NULL;
+    if (!r->bg_tail)
+        r->bg_tail = &r->bg;
+    *r->bg_tail = b;
+    r->bg_tail = &b->next;
+    return 0;
+}
+
+void **
+evf__req_deps_cache(evf_req *r)
+{
+    return &r->deps_cache;
+}
+
+const evf_dep *const *
+evf__req_app_deps(evf_req *r)
+{
+    return evf__app_deps(r->route->app);
+}
+
+const evf_dep *const *
+evf__req_route_deps(evf_req *r)
+{
+    return r->route->route->deps;
 }
 
 /* ---- creation and input ------------------------------------------------ */
@@ -612,11 +687,25 @@ static void
 task_entry(evf_coro_t *c, void *arg)
 {
     task_t *t = evf_coro_extra(c);
+    evf_req *r = t->req;
     (void)arg;
-    if (t->fn)
-        t->fn(t->req, t->arg);
-    else
-        t->req->route->route->handler(t->req);
+    if (t->fn) {
+        t->fn(r, t->arg);
+        return;
+    }
+    /* The main task: dependencies first (an evf_raise in one ends the
+     * request here), then the handler, on the pool if it blocks. */
+    if (evf__deps_resolve_route(r) < 0)
+        return;
+    if (!r->route->route->blocking) {
+        r->route->route->handler(r);
+        return;
+    }
+    if (pool_await(r, t, true, NULL, NULL) == EVF_EBUSY) {
+        /* Every thread busy and the queue full: say so at once. */
+        evf_add_header(r, "Retry-After", "1");
+        answer_detail(r, 503, "Service Unavailable");
+    }
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -705,6 +794,136 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
     run(t);
 }
 
+/* ---- background tasks ------------------------------------------------- */
+
+/* Hooks of a request the connection has forgotten: nothing goes out. */
+static evf_buf_t *
+d_out(void *o)
+{
+    return &((evf_req *)o)->pend;
+}
+
+static int
+d_flush(void *o)
+{
+    evf_buf_free(&((evf_req *)o)->pend);
+    return EVF_EGONE;
+}
+
+static bool
+d_congested(void *o)
+{
+    (void)o;
+    return false;
+}
+
+static void
+d_wait_drain(void *o, evf_req *r)
+{
+    (void)o, (void)r;
+}
+
+static void
+d_hold(void *o)
+{
+    (void)o;
+}
+
+static bool
+d_gone(void *o)
+{
+    (void)o;
+    return true;
+}
+
+static void
+d_finished(void *o, evf_req *r, bool answered)
+{
+    (void)o, (void)r, (void)answered;
+}
+
+static const evf_req_owner_ops detached_ops = {
+    .out = d_out, .flush = d_flush, .congested = d_congested,
+    .wait_drain = d_wait_drain, .hold = d_hold, .unhold = d_hold,
+    .gone = d_gone, .finished = d_finished,
+};
+
+static evf_req *detached_head;
+
+/* The answer is out: run the background tasks, then release. */
+static void
+start_background(evf_req *r)
+{
+    r->detached = true;
+    r->owner = r;
+    r->ops = &detached_ops;
+    r->dnext = detached_head;
+    if (detached_head)
+        detached_head->dprev = r;
+    detached_head = r;
+    for (background_t *b = r->bg; b; b = b->next) {
+        task_t *t = task_new(r, b->fn, b->arg);
+        if (!t) {
+            evf_log_error("%s: no stack for a background task; skipped",
+                          r->route ? r->route->label : r->path);
+            continue;
+        }
+        t->background = true;
+        ev_set_cb(&t->timer, start_cb);
+        ev_timer_set(&t->timer, 0., 0.);
+        ev_timer_start(evf__loop(), &t->timer);
+    }
+    if (!r->tasks)
+        end_detached(r);
+}
+
+static void
+end_detached(evf_req *r)
+{
+    if (r->dprev)
+        r->dprev->dnext = r->dnext;
+    else
+        detached_head = r->dnext;
+    if (r->dnext)
+        r->dnext->dprev = r->dprev;
+    release_or_defer(r);
+}
+
+void
+evf__req_cancel_detached(void)
+{
+    while (detached_head) {
+        evf_req *r = detached_head;
+        evf_stats.aborted++;
+        drop_all_tasks(r);
+        end_detached(r);
+    }
+}
+
+/* ---- waiting for another task ------------------------------------------ */
+
+void *
+evf__task_self(evf_req *r)
+{
+    return self_task(r);
+}
+
+void
+evf__task_suspend(evf_req *r)
+{
+    suspend(self_task(r));
+}
+
+void
+evf__task_wake(void *task)
+{
+    task_t *t = task;
+    t->timer_result = 0;
+    ev_timer_stop(evf__loop(), &t->timer);
+    ev_timer_set(&t->timer, 0., 0.);
+    ev_timer_start(evf__loop(), &t->timer);
+}
+
 /*
  * A handler ran this long without awaiting: every other request waited.
  * Counted always; logged once a minute per route, with the fix.
@@ -743,7 +962,17 @@ run(task_t *t)
     double slice = evf__now() - t0;
     if (slice > evf_settings.slow_callback)
         slow_slice(r, slice);
-    if (r->raised) {
+    if (r->detached) {
+        /* A background task: the answer is long gone. */
+        if (r->raised || !alive) {
+            if (r->raised)
+                drop_all_tasks(r);
+            else
+                task_drop(t);
+            if (!r->tasks)
+                end_detached(r);
+        }
+    } else if (r->raised) {
         drop_all_tasks(r);
         finish(r);
     } else if (!alive) {
@@ -953,14 +1182,23 @@ evf__req_drained(evf_req *r)
 
 /* ---- raising ----------------------------------------------------------- */
 
+static _Thread_local struct pool_job *pool_current;
 static _Thread_local jmp_buf *raise_target;
 
 int
 evf_raise(evf_req *r, int status, const char *detail)
 {
-    int rc = answer_detail(r, status, detail ? detail : reason(status));
-    if (evf_pool_on_thread() && raise_target && r->on_pool)
-        longjmp(*raise_target, 1);  /* back to blocking_work() */
+    if (!detail)
+        detail = reason(status);
+    if (evf_pool_on_thread()) {
+        /* The loop answers once the job is back (job_done). */
+        struct pool_job *pj = pool_current;
+        if (!pj || !raise_target || pool_job_req(pj) != r)
+            return EVF_EINVAL;
+        pool_job_raise(pj, status, detail);
+        longjmp(*raise_target, 1);
+    }
+    int rc = answer_detail(r, status, detail);
     evf_coro_t *c = evf_coro_self();
     if (!c)
         return rc;
@@ -976,67 +1214,65 @@ evf_raise(evf_req *r, int status, const char *detail)
 
 /* ---- the pool ---------------------------------------------------------- */
 
-/* Pool thread: run a blocking route's handler.  evf_raise lands here. */
-static void
-blocking_work(evf_job_t *j)
-{
-    evf_req *r = container_of(j, evf_req, job);
-    jmp_buf target;
-    if (setjmp(target) == 0) {
-        raise_target = &target;
-        r->route->route->handler(r);
-    }
-    raise_target = NULL;
-}
-
-/* Loop thread: the blocking handler returned; the loop owns r again. */
-static void
-blocking_done(evf_job_t *j)
-{
-    evf_req *r = container_of(j, evf_req, job);
-    r->on_pool = false;
-    r->jobs--;
-    if (atomic_load(&r->cancelled)) {
-        /* The connection forgot r when it went away: nothing is written. */
-        if (!r->jobs)
-            release(r);
-        return;
-    }
-    void *owner = r->owner;
-    const evf_req_owner_ops *ops = r->ops;
-    ops->hold(owner);
-    if (evf_buf_used(&r->pend) &&
-        evf_buf_append(ops->out(owner), r->pend.data + r->pend.off,
-                       evf_buf_used(&r->pend)) < 0)
-        evf_log_error("%s: out of memory for the response",
-                      r->route->label);
-    evf_buf_free(&r->pend);
-    finish(r);
-    ops->unhold(owner);
-}
-
-typedef struct to_thread {
+/*
+ * A job for the pool: fn(arg) for evf_to_thread, or a blocking route's
+ * handler (on_pool: its responses go to r->pend).  evf_raise on the pool
+ * thread lands back in job_work, and the loop answers for it.
+ */
+struct pool_job {
     evf_job_t job;
     task_t *task;
     evf_req *req;
     void (*fn)(void *arg);
     void *arg;
-} to_thread_t;
+    bool handler;           /* run the route's handler, not fn */
+    int raised;             /* status evf_raise asked for, or 0 */
+    char *detail;
+};
+typedef struct pool_job pool_job_t;
 
-static void
-to_thread_work(evf_job_t *j)
+static evf_req *
+pool_job_req(pool_job_t *pj)
 {
-    to_thread_t *tt = container_of(j, to_thread_t, job);
-    tt->fn(tt->arg);
+    return pj->req;
+}
+
+/* Pool thread: keep what evf_raise asked for (the arena is the job's
+ * request's, which this thread owns while the job runs). */
+static void
+pool_job_raise(pool_job_t *pj, int status, const char *detail)
+{
+    pj->raised = status;
+    pj->detail = evf_strdup(pj->req, detail);
+    if (!pj->detail)
+        pj->detail = (char *)"";
 }
 
 static void
-to_thread_done(evf_job_t *j)
+job_work(evf_job_t *j)
 {
-    to_thread_t *tt = container_of(j, to_thread_t, job);
-    task_t *t = tt->task;
-    evf_req *r = tt->req;
+    pool_job_t *pj = container_of(j, pool_job_t, job);
+    jmp_buf target;
+    pool_current = pj;
+    if (setjmp(target) == 0) {
+        raise_target = &target;
+        if (pj->handler)
+            pj->req->route->route->handler(pj->req);
+        else
+            pj->fn(pj->arg);
+    }
+    raise_target = NULL;
+    pool_current = NULL;
+}
+
+static void
+job_done(evf_job_t *j)
+{
+    pool_job_t *pj = container_of(j, pool_job_t, job);
+    task_t *t = pj->task;
+    evf_req *r = pj->req;
     r->jobs--;
+    r->on_pool = false;
     t->in_pool = false;
     if (t->orphaned) {
         /* The request was cancelled meanwhile: only memory is left. */
@@ -1045,8 +1281,46 @@ to_thread_done(evf_job_t *j)
             release(r);
         return;
     }
+    if (evf_buf_used(&r->pend)) {
+        evf_buf_t *out = r->ops->out(r->owner);
+        if (evf_buf_append(out, r->pend.data + r->pend.off,
+                           evf_buf_used(&r->pend)) < 0)
+            evf_log_error("%s: out of memory for the response",
+                          r->route->label);
+    }
+    evf_buf_free(&r->pend);
+    if (pj->raised) {
+        /* Raised on the pool thread: end the request as the loop would. */
+        if (!r->answered)
+            answer_detail(r, pj->raised, pj->detail);
+        r->raised = true;
+    }
     t->result = 0;
     run(t);
+}
+
+/* Submit fn(arg), or the handler, from task t and await it. */
+static int
+pool_await(evf_req *r, task_t *t, bool handler, void (*fn)(void *),
+           void *arg)
+{
+    pool_job_t *pj = evf_alloc(r, sizeof(*pj));
+    if (!pj)
+        return EVF_EINVAL;
+    *pj = (pool_job_t){
+        .job = { .work = job_work, .done = job_done },
+        .task = t, .req = r, .fn = fn, .arg = arg, .handler = handler,
+    };
+    r->jobs++;
+    t->in_pool = true;
+    r->on_pool = handler;
+    if (evf_pool_submit(&pj->job) < 0) {
+        r->jobs--;
+        t->in_pool = false;
+        r->on_pool = false;
+        return EVF_EBUSY;
+    }
+    return suspend(t);
 }
 
 int
@@ -1054,22 +1328,7 @@ evf_to_thread(evf_req *r, void (*fn)(void *arg), void *arg)
 {
     if (evf_pool_on_thread())
         return misuse(r, "evf_to_thread");
-    task_t *t = self_task(r);
-    to_thread_t *tt = evf_alloc(r, sizeof(*tt));
-    if (!tt)
-        return EVF_EINVAL;
-    *tt = (to_thread_t){
-        .job = { .work = to_thread_work, .done = to_thread_done },
-        .task = t, .req = r, .fn = fn, .arg = arg,
-    };
-    r->jobs++;
-    t->in_pool = true;
-    if (evf_pool_submit(&tt->job) < 0) {
-        r->jobs--;
-        t->in_pool = false;
-        return EVF_EBUSY;
-    }
-    return suspend(t);
+    return pool_await(r, self_task(r), false, fn, arg);
 }
 
 /* ---- running a route --------------------------------------------------- */
@@ -1306,21 +1565,6 @@ start(evf_req *r)
                                               : evf_settings.request_deadline;
     if (dl > 0)
         r->deadline = r->t0 + dl;
-    if (r->route->route->blocking) {
-        r->job = (evf_job_t){ .work = blocking_work, .done = blocking_done };
-        r->on_pool = true;
-        r->jobs++;
-        if (evf_pool_submit(&r->job) < 0) {
-            /* Every thread busy and the queue full: say so at once. */
-            r->jobs--;
-            r->on_pool = false;
-            evf_add_header(r, "Retry-After", "1");
-            answer_detail(r, 503, "Service Unavailable");
-            finish(r);
-            goto out;
-        }
-        goto out;
-    }
     task_t *t = task_new(r, NULL, NULL);
     if (!t) {
         evf_log_error("%s: out of coroutine stacks", r->route->label);
@@ -1338,6 +1582,12 @@ out:
 static void
 release(evf_req *r)
 {
+    /* Teardowns first (dependency cleanups may use what defers free). */
+    while (r->teardowns) {
+        teardown_t *t = r->teardowns;
+        r->teardowns = t->next;
+        t->fn(r, t->arg);
+    }
     while (r->defers) {
         defer_t *d = r->defers;
         r->defers = d->next;
@@ -1371,7 +1621,10 @@ finish(evf_req *r)
     if (r->status >= 100 && r->status < 600)
         evf_stats.by_class[r->status / 100]++;
     r->ops->finished(owner, r, true);
-    release_or_defer(r);
+    if (r->bg && !r->raised)
+        start_background(r);
+    else
+        release_or_defer(r);
 }
 
 void

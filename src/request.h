@@ -78,4 +78,23 @@ void evf__req_drained(evf_req *r);
 /* Linked-list hook the owner may use (e.g. drain waiters). */
 evf_req **evf__req_link(evf_req *r);
 
+/* For deps.c: the request's dependency cache head, and its declarations. */
+void **evf__req_deps_cache(evf_req *r);
+const evf_dep *const *evf__req_app_deps(evf_req *r);
+const evf_dep *const *evf__req_route_deps(evf_req *r);
+
+/*
+ * The running task of r (an opaque handle); suspend it until another task
+ * wakes it with evf__task_wake (scheduled from the loop, never nested).
+ */
+void *evf__task_self(evf_req *r);
+void evf__task_suspend(evf_req *r);
+void evf__task_wake(void *task);
+
+/*
+ * Cancel requests that finished their answer but still run background
+ * tasks (daemon shutdown).
+ */
+void evf__req_cancel_detached(void);
+
 #endif

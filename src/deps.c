@@ -1,0 +1,233 @@
+/*
+ * deps: dependency resolution (see deps.h).
+ *
+ * DESIGN.  The cache is a short list of entries in the request's arena, one
+ * per dependency (per use for no_cache ones): none -> resolving -> done.
+ * A task that needs an entry another task is resolving waits for it (it is
+ * woken when the value is there), so a dependency shared by two concurrent
+ * branches runs once.  A list of several dependencies is resolved with
+ * evf_gather: one sub-task per dependency, all on the loop.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "deps.h"
+#include "request.h"
+
+enum { NONE, RESOLVING, DONE };
+
+typedef struct waiter {
+    struct waiter *next;
+    void *task;
+} waiter_t;
+
+typedef struct entry {
+    struct entry *next;
+    const evf_dep *dep;
+    int state;
+    void *value;
+    void *resolver;         /* the task resolving it */
+    waiter_t *waiters;
+} entry_t;
+
+static void resolve_list(evf_req *r, const evf_dep *const *deps);
+
+static entry_t *
+find(evf_req *r, const evf_dep *d)
+{
+    for (entry_t *e = *evf__req_deps_cache(r); e; e = e->next)
+        if (e->dep == d)
+            return e;
+    return NULL;
+}
+
+typedef struct blocking_call {
+    evf_req *req;
+    const evf_dep *dep;
+    void *value;
+} blocking_call_t;
+
+static void
+call_blocking(void *arg)
+{
+    blocking_call_t *bc = arg;
+    bc->value = bc->dep->resolve(bc->req);
+}
+
+/* Run d (its sub-dependencies first) and return its value. */
+static void *
+compute(evf_req *r, const evf_dep *d)
+{
+    if (d->deps)
+        resolve_list(r, d->deps);
+    if (!d->resolve)
+        return NULL;
+    if (!d->blocking)
+        return d->resolve(r);
+    blocking_call_t bc = { r, d, NULL };
+    if (evf_to_thread(r, call_blocking, &bc) == EVF_EBUSY)
+        evf_raise(r, 503, "Service Unavailable");
+    return bc.value;
+}
+
+void *
+evf_depends(evf_req *r, const evf_dep *d)
+{
+    if (d->no_cache)
+        return compute(r, d);
+    entry_t *e = find(r, d);
+    if (e && e->state == DONE)
+        return e->value;
+    if (e && e->state == RESOLVING) {
+        void *self = evf__task_self(r);
+        if (e->resolver == self) {
+            evf_log(r, EVF_LOG_ERROR, "dependency '%s' depends on itself",
+                    d->name ? d->name : "?");
+            evf_raise(r, 500, "Internal Server Error");
+            return NULL;
+        }
+        waiter_t *w = evf_alloc(r, sizeof(*w));
+        if (!w) {
+            evf_raise(r, 500, "Internal Server Error");
+            return NULL;
+        }
+        w->task = self;
+        w->next = e->waiters;
+        e->waiters = w;
+        while (e->state != DONE)
+            evf__task_suspend(r);
+        return e->value;
+    }
+    if (!e) {
+        e = evf_alloc(r, sizeof(*e));
+        if (!e) {
+            evf_raise(r, 500, "Internal Server Error");
+            return NULL;
+        }
+        memset(e, 0, sizeof(*e));
+        e->dep = d;
+        e->next = *evf__req_deps_cache(r);
+        *evf__req_deps_cache(r) = e;
+    }
+    e->state = RESOLVING;
+    e->resolver = evf__task_self(r);
+    e->value = compute(r, d);
+    e->state = DONE;
+    for (waiter_t *w = e->waiters; w; w = w->next)
+        evf__task_wake(w->task);
+    e->waiters = NULL;
+    return e->value;
+}
+
+static void
+resolve_one(evf_req *r, void *arg)
+{
+    evf_depends(r, arg);
+}
+
+static void
+resolve_list(evf_req *r, const evf_dep *const *deps)
+{
+    size_t n = 0;
+    while (deps[n])
+        n++;
+    if (n == 1) {
+        evf_depends(r, deps[0]);
+        return;
+    }
+    if (n == 0)
+        return;
+    void **args = evf_alloc(r, n * sizeof(void *));
+    if (!args) {
+        evf_raise(r, 500, "Internal Server Error");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        args[i] = (void *)deps[i];
+    if (evf_gather(r, n, resolve_one, args) < 0)
+        evf_raise(r, 503, "Service Unavailable");
+}
+
+int
+evf__deps_resolve_route(evf_req *r)
+{
+    const evf_dep *const *app = evf__req_app_deps(r);
+    const evf_dep *const *route = evf__req_route_deps(r);
+    size_t na = 0, nr = 0;
+    while (app && app[na])
+        na++;
+    while (route && route[nr])
+        nr++;
+    if (!na && !nr)
+        return 0;
+    if (!na || !nr) {
+        resolve_list(r, na ? app : route);
+        return 0;
+    }
+    /* Both: one list, so that the two sets resolve concurrently too. */
+    const evf_dep **all = evf_alloc(r, (na + nr + 1) * sizeof(*all));
+    if (!all) {
+        evf_raise(r, 500, "Internal Server Error");
+        return -1;
+    }
+    memcpy(all, app, na * sizeof(*all));
+    memcpy(all + na, route, nr * sizeof(*all));
+    all[na + nr] = NULL;
+    resolve_list(r, all);
+    return 0;
+}
+
+/* ---- cycle check ------------------------------------------------------- */
+
+#define MAX_DEPTH 64
+
+typedef struct walk {
+    const evf_dep *path[MAX_DEPTH];
+    size_t depth;
+    char *msg;
+    size_t len;
+} walk_t;
+
+static int
+visit(walk_t *w, const evf_dep *d)
+{
+    for (size_t i = 0; i < w->depth; i++)
+        if (w->path[i] == d) {
+            size_t off = 0;
+            for (size_t k = i; k < w->depth && off < w->len; k++)
+                off += (size_t)snprintf(w->msg + off, w->len - off, "%s -> ",
+                                        w->path[k]->name ? w->path[k]->name
+                                                         : "?");
+            if (off < w->len)
+                snprintf(w->msg + off, w->len - off, "%s",
+                         d->name ? d->name : "?");
+            return -1;
+        }
+    if (w->depth == MAX_DEPTH) {
+        snprintf(w->msg, w->len, "dependencies nested deeper than %d",
+                 MAX_DEPTH);
+        return -1;
+    }
+    w->path[w->depth++] = d;
+    for (const evf_dep *const *c = d->deps; c && *c; c++)
+        if (visit(w, *c) < 0)
+            return -1;
+    w->depth--;
+    return 0;
+}
+
+int
+evf_deps_find_cycle(const evf_dep *const *a, const evf_dep *const *b,
+                    char *msg, size_t len)
+{
+    walk_t w = { .depth = 0, .msg = msg, .len = len };
+    for (const evf_dep *const *d = a; d && *d; d++)
+        if (visit(&w, *d) < 0)
+            return -1;
+    for (const evf_dep *const *d = b; d && *d; d++)
+        if (visit(&w, *d) < 0)
+            return -1;
+    return 0;
+}
