@@ -182,6 +182,149 @@ blocking_wrong(evf_req *r)
     evf_json_printf(r, 200, "{\"slept_ms\":100,\"where\":\"loop\"}");
 }
 
+/* ---- dependencies ----------------------------------------------------- */
+
+/* Settings, as FastAPI apps read them: the environment, overridden by the
+ * app's options in the daemon's configuration. */
+static const char *upstream_url;
+
+static int
+startup(evf_app_ctx *app)
+{
+    upstream_url = evf_app_option(app, "upstream_url");
+    if (!upstream_url)
+        upstream_url = getenv("DEMO_UPSTREAM_URL");
+    return 0;
+}
+
+static void
+put_json(void *obj)
+{
+    json_object_put(obj);
+}
+
+/*
+ * The seed's dependency:
+ *     async def get_external_data():
+ *         async with httpx.AsyncClient() as client:
+ *             response = await client.get(URL)
+ *             response.raise_for_status()
+ *             return response.json()
+ */
+static void *
+get_external_data(evf_req *r)
+{
+    if (!upstream_url)
+        evf_raise(r, 500, "DEMO_UPSTREAM_URL is not set");
+    evf_http_response resp;
+    int rc = evf_http(r, &(evf_http_opts){ .url = upstream_url,
+                                           .timeout = 10,
+                                           .raise_for_status = true },
+                      &resp);
+    if (rc < 0)
+        evf_http_raise(r, rc, &resp);
+    json_object *data = json_tokener_parse(resp.body);
+    if (!data)
+        evf_raise(r, 502, "Bad Gateway: the upstream sent invalid JSON");
+    evf_defer(r, put_json, data);
+    return data;
+}
+
+static const evf_dep external_data = {
+    .name = "get_external_data", .resolve = get_external_data,
+};
+
+/* @app.get("/external-data")
+ * async def get_data(external_data: dict = Depends(get_external_data)) */
+static void
+get_data(evf_req *r)
+{
+    json_object *data = evf_depends(r, &external_data);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "source", json_object_new_string("external"));
+    json_object_object_add(o, "data", json_object_get(data));
+    evf_json(r, 200, o);
+}
+
+/*
+ * GET /deps-demo: a nested chain, settings -> session (with a teardown)
+ * -> caller identity from a header.  GET /deps-demo/stats shows how many
+ * sessions were opened and closed, so the teardowns can be observed.
+ */
+static unsigned long sessions_opened, sessions_closed;
+
+typedef struct session {
+    unsigned long id;
+} session_t;
+
+static void *
+settings_dep(evf_req *r)
+{
+    (void)r;
+    return (void *)"demo";
+}
+
+static const evf_dep settings = { .name = "settings", .resolve = settings_dep };
+
+static void
+close_session(evf_req *r, void *arg)
+{
+    (void)r, (void)arg;
+    sessions_closed++;
+}
+
+static void *
+session_dep(evf_req *r)
+{
+    session_t *s = evf_alloc(r, sizeof(*s));
+    evf_sleep(r, 0.010);    /* "connect" to a database */
+    s->id = ++sessions_opened;
+    evf_teardown(r, close_session, s);
+    return s;
+}
+
+static const evf_dep session = {
+    .name = "session", .resolve = session_dep,
+    .deps = EVF_DEPS(&settings),
+};
+
+static void *
+identity_dep(evf_req *r)
+{
+    const char *user = evf_header(r, "X-User");
+    evf_depends(r, &session);
+    if (!user || !*user)
+        evf_raise(r, 401, "Not authenticated");
+    return (void *)user;
+}
+
+static const evf_dep identity = {
+    .name = "identity", .resolve = identity_dep,
+    .deps = EVF_DEPS(&session),
+};
+
+static void
+deps_demo(evf_req *r)
+{
+    const char *user = evf_depends(r, &identity);
+    session_t *s = evf_depends(r, &session);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "user", json_object_new_string(user));
+    json_object_object_add(o, "session", json_object_new_int64(
+                               (int64_t)s->id));
+    json_object_object_add(o, "app", json_object_new_string(
+                               evf_depends(r, &settings)));
+    evf_json(r, 200, o);
+}
+
+static void
+deps_stats(evf_req *r)
+{
+    evf_json_printf(r, 200, "{\"sessions_opened\":%lu,"
+                    "\"sessions_closed\":%lu}", sessions_opened,
+                    sessions_closed);
+}
+
 static const evf_route routes[] = {
     EVF_GET("/hello", hello),
     EVF_POST("/echo", echo),
@@ -193,7 +336,10 @@ static const evf_route routes[] = {
     EVF_GET("/blocking", blocking, .blocking = true),
     EVF_GET("/to-thread", to_thread),
     EVF_GET("/blocking-wrong", blocking_wrong),
+    EVF_GET("/external-data", get_data, .deps = EVF_DEPS(&external_data)),
+    EVF_GET("/deps-demo", deps_demo, .deps = EVF_DEPS(&identity)),
+    EVF_GET("/deps-demo/stats", deps_stats),
     EVF_END
 };
 
-EVF_APP("demo", routes);
+EVF_APP("demo", routes, .startup = startup);

@@ -271,6 +271,48 @@ int evf_to_thread(evf_req *r, void (*fn)(void *arg), void *arg);
  */
 void evf_set_deadline(evf_req *r, double seconds);
 
+/*
+ * HTTP client (the seed's httpx.AsyncClient): libcurl's multi-socket
+ * interface driven by the loop.  The await suspends only this request;
+ * connections to an upstream are reused across requests; name resolution
+ * never blocks the loop.  The timeout (and the request's deadline, if
+ * sooner) bounds the whole transfer.  If the request is cancelled, the
+ * transfer is aborted (the upstream sees its connection closed).
+ */
+typedef struct evf_http_opts {
+    const char *method;             /* default "GET" */
+    const char *url;
+    const char *const *headers;     /* "Name: value" strings, NULL-ended */
+    const void *body;
+    size_t body_len;
+    double timeout;                 /* seconds; 0: only the deadline */
+    bool raise_for_status;          /* non-2xx answers are EVF_EHTTPSTATUS */
+} evf_http_opts;
+
+typedef struct evf_http_response {
+    long status;                    /* 0 when no answer came */
+    char *body;                     /* NUL-terminated; the request owns it */
+    size_t body_len;
+    char *headers;                  /* the header block, as received */
+    const char *error;              /* what went wrong, for messages */
+} evf_http_response;
+
+#define EVF_EHTTP       (-1100)     /* refused, reset, unresolvable: 502 */
+#define EVF_EHTTPSTATUS (-1101)     /* non-2xx with raise_for_status: 502 */
+
+/*
+ * Perform the request and await its answer.  Returns 0, EVF_ETIMEDOUT,
+ * EVF_EHTTP or EVF_EHTTPSTATUS (resp is filled as far as it got).
+ */
+int evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp);
+
+/*
+ * Answer an evf_http failure as users expect and end the request (as
+ * evf_raise): 504 for a timeout, 502 otherwise, the detail naming the
+ * upstream status or error.
+ */
+int evf_http_raise(evf_req *r, int rc, const evf_http_response *resp);
+
 /* True once the client is gone (useful between awaits and in loops). */
 bool evf_is_disconnected(evf_req *r);
 

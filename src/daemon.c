@@ -30,10 +30,12 @@
 #include "app.h"
 #include "conn.h"
 #include "coro.h"
+#include "http_client.h"
 #include "evfcgi.h"
 #include "log.h"
 #include "loop.h"
 #include "pool.h"
+#include "request.h"
 #include "server.h"
 #include "settings.h"
 #include "stats.h"
@@ -254,8 +256,10 @@ worker_run(const int *fds, size_t nfds, double grace)
 
     evf_server_stop(false);
     evf_conn_close_all();
+    evf__req_cancel_detached();
     /* Blocking handlers cannot be interrupted: wait for them. */
     evf_pool_stop();
+    evf_http_shutdown();
     evf_stats_unwatch_loop(loop);
     ev_timer_stop(loop, &w.drain);
     ev_ref(loop);
@@ -698,6 +702,10 @@ evf_main(int argc, char **argv, const evf_app *builtin)
         fds[nfds++] = 0;
     }
     raise_nofile();
+    if (evf_http_global_init() < 0) {
+        evf_log_error("cannot initialise libcurl");
+        return 1;
+    }
     if (o.detach && detach(fds, nfds) < 0) {
         evf_log_error("cannot detach: %s", strerror(errno));
         return 1;

@@ -1092,6 +1092,15 @@ evf_set_deadline(evf_req *r, double seconds)
     r->deadline = seconds > 0 ? ev_now(evf__loop()) + seconds : 0;
 }
 
+double
+evf__req_time_left(evf_req *r)
+{
+    if (r->deadline <= 0)
+        return -1;
+    double left = r->deadline - ev_now(evf__loop());
+    return left > 0 ? left : 0;
+}
+
 bool
 evf_is_disconnected(evf_req *r)
 {

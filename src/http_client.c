@@ -1,0 +1,355 @@
+/*
+ * http_client: evf_http(), libcurl's multi-socket API on the loop.
+ *
+ * DESIGN.  One CURLM per loop thread.  curl tells us which sockets to
+ * watch (socket callback: one ev_io per socket, allocated by us and kept
+ * in curl's socket pointer) and when to call it back (timer callback: one
+ * ev_timer, milliseconds converted to seconds as a double so sub-second
+ * timeouts stay sub-second).  Our watchers call curl_multi_socket_action;
+ * finished transfers are collected with curl_multi_info_read and their
+ * tasks woken.  The multi handle keeps finished connections for reuse by
+ * later requests of the worker.  curl resolves names in its own threads
+ * (the Debian build has the threaded resolver), so the loop never blocks.
+ *
+ * A transfer lives in its request's arena; a cleanup registered with the
+ * request removes it from the multi handle if the request ends first
+ * (cancellation closes the upstream connection).
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <ev.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "http_client.h"
+#include "log.h"
+#include "loop.h"
+#include "mem.h"
+#include "request.h"
+#include "settings.h"
+
+typedef struct transfer {
+    CURL *easy;
+    struct curl_slist *hdrs;
+    evf_buf_t body;
+    evf_buf_t head;
+    void *task;
+    evf_req *req;
+    CURLcode result;
+    bool done;
+    bool too_big;
+    char errbuf[CURL_ERROR_SIZE];
+} transfer_t;
+
+typedef struct sock {
+    ev_io io;
+    curl_socket_t fd;
+} sock_t;
+
+static _Thread_local struct {
+    CURLM *multi;
+    ev_timer timer;
+    int running;
+} hc;
+
+static bool global_done;
+
+int
+evf_http_global_init(void)
+{
+    if (global_done)
+        return 0;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return -1;
+    global_done = true;
+    return 0;
+}
+
+static void
+collect(void)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(hc.multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        transfer_t *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        curl_multi_remove_handle(hc.multi, msg->easy_handle);
+        if (!t)
+            continue;
+        t->result = msg->data.result;
+        t->done = true;
+        evf__task_wake(t->task);
+    }
+}
+
+static void
+io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    sock_t *s = (sock_t *)w;
+    int flags = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
+                (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    (void)loop;
+    curl_multi_socket_action(hc.multi, s->fd, flags, &hc.running);
+    collect();
+}
+
+static void
+timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+    curl_multi_socket_action(hc.multi, CURL_SOCKET_TIMEOUT, 0, &hc.running);
+    collect();
+}
+
+static int
+socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct ev_loop *loop = evf__loop();
+    sock_t *s = socketp;
+    (void)easy, (void)userp;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            ev_io_stop(loop, &s->io);
+            evf_free(s);
+            curl_multi_assign(hc.multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = evf_calloc(1, sizeof(*s));
+        if (!s)
+            return -1;
+        s->fd = fd;
+        ev_init(&s->io, io_cb);
+        curl_multi_assign(hc.multi, fd, s);
+    }
+    int ev = (what & CURL_POLL_IN ? EV_READ : 0) |
+             (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    ev_io_stop(loop, &s->io);
+    ev_io_set(&s->io, fd, ev);
+    ev_io_start(loop, &s->io);
+    return 0;
+}
+
+/* curl wants to be called back in timeout_ms (-1: never). */
+static int
+timerfn_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct ev_loop *loop = evf__loop();
+    (void)multi, (void)userp;
+    ev_timer_stop(loop, &hc.timer);
+    if (timeout_ms >= 0) {
+        ev_timer_set(&hc.timer, (double)timeout_ms / 1000.0, 0.);
+        ev_timer_start(loop, &hc.timer);
+    }
+    return 0;
+}
+
+static int
+setup(void)
+{
+    if (hc.multi)
+        return 0;
+    if (evf_http_global_init() < 0)
+        return -1;
+    hc.multi = curl_multi_init();
+    if (!hc.multi)
+        return -1;
+    curl_multi_setopt(hc.multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(hc.multi, CURLMOPT_TIMERFUNCTION, timerfn_cb);
+    /* Keep idle connections to upstreams for the next requests. */
+    curl_multi_setopt(hc.multi, CURLMOPT_MAXCONNECTS, 1024L);
+    ev_init(&hc.timer, timer_cb);
+    return 0;
+}
+
+void
+evf_http_shutdown(void)
+{
+    if (!hc.multi)
+        return;
+    ev_timer_stop(evf__loop(), &hc.timer);
+    curl_multi_cleanup(hc.multi);
+    hc.multi = NULL;
+}
+
+static size_t
+append(evf_buf_t *b, transfer_t *t, const char *p, size_t n)
+{
+    if (n > evf_settings.max_body - b->len) {
+        t->too_big = true;
+        return 0;   /* makes curl fail the transfer */
+    }
+    return evf_buf_append(b, p, n) < 0 ? 0 : n;
+}
+
+static size_t
+body_cb(char *p, size_t size, size_t n, void *ud)
+{
+    transfer_t *t = ud;
+    return append(&t->body, t, p, size * n);
+}
+
+static size_t
+head_cb(char *p, size_t size, size_t n, void *ud)
+{
+    transfer_t *t = ud;
+    return append(&t->head, t, p, size * n);
+}
+
+/* Request cleanup: abort a transfer still running, free its buffers. */
+static void
+transfer_free(void *arg)
+{
+    transfer_t *t = arg;
+    if (t->easy) {
+        if (!t->done && hc.multi)
+            curl_multi_remove_handle(hc.multi, t->easy);
+        curl_easy_cleanup(t->easy);
+    }
+    curl_slist_free_all(t->hdrs);
+    evf_buf_free(&t->body);
+    evf_buf_free(&t->head);
+}
+
+/* Copy b into the request's memory, NUL-terminated. */
+static char *
+keep(evf_req *r, const evf_buf_t *b, size_t *len)
+{
+    size_t n = evf_buf_used(b);
+    char *s = evf_alloc(r, n + 1);
+    if (!s)
+        return NULL;
+    if (n)
+        memcpy(s, b->data + b->off, n);
+    s[n] = '\0';
+    if (len)
+        *len = n;
+    return s;
+}
+
+int
+evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    resp->body = resp->headers = (char *)"";
+    if (setup() < 0) {
+        resp->error = "HTTP client unavailable";
+        return EVF_EHTTP;
+    }
+    double timeout = o->timeout;
+    double left = evf__req_time_left(r);
+    if (left >= 0 && (timeout <= 0 || left < timeout)) {
+        if (left <= 0) {
+            resp->error = "deadline passed";
+            return EVF_ETIMEDOUT;
+        }
+        timeout = left;
+    }
+
+    transfer_t *t = evf_alloc(r, sizeof(*t));
+    if (!t) {
+        resp->error = "out of memory";
+        return EVF_EHTTP;
+    }
+    memset(t, 0, sizeof(*t));
+    t->req = r;
+    t->task = evf__task_self(r);
+    t->easy = curl_easy_init();
+    if (!t->easy || evf_defer(r, transfer_free, t) < 0) {
+        if (t->easy)
+            curl_easy_cleanup(t->easy);
+        resp->error = "out of memory";
+        return EVF_EHTTP;
+    }
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, o->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, head_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "evfcgi/" PACKAGE_VERSION);
+    if (timeout > 0) {
+        long ms = (long)(timeout * 1000 + 0.5);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);
+    }
+    const char *method = o->method ? o->method : "GET";
+    if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    if (o->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)o->body_len);
+    }
+    for (const char *const *h = o->headers; h && *h; h++) {
+        struct curl_slist *l = curl_slist_append(t->hdrs, *h);
+        if (!l) {
+            resp->error = "out of memory";
+            return EVF_EHTTP;
+        }
+        t->hdrs = l;
+    }
+    if (t->hdrs)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdrs);
+
+    if (curl_multi_add_handle(hc.multi, e) != CURLM_OK) {
+        resp->error = "cannot start the transfer";
+        return EVF_EHTTP;
+    }
+    while (!t->done)
+        evf__task_suspend(r);
+
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    resp->status = status;
+    resp->body = keep(r, &t->body, &resp->body_len);
+    resp->headers = keep(r, &t->head, NULL);
+    if (!resp->body || !resp->headers) {
+        resp->body = resp->headers = (char *)"";
+        resp->error = "out of memory";
+        return EVF_EHTTP;
+    }
+    if (t->result == CURLE_OPERATION_TIMEDOUT) {
+        resp->error = "timed out";
+        return EVF_ETIMEDOUT;
+    }
+    if (t->result != CURLE_OK) {
+        resp->error = t->too_big ? "upstream answer too large"
+                      : t->errbuf[0] ? evf_strdup(r, t->errbuf)
+                                     : curl_easy_strerror(t->result);
+        return EVF_EHTTP;
+    }
+    if (o->raise_for_status && (status < 200 || status > 299)) {
+        resp->error = "upstream status";
+        return EVF_EHTTPSTATUS;
+    }
+    return 0;
+}
+
+int
+evf_http_raise(evf_req *r, int rc, const evf_http_response *resp)
+{
+    char detail[256];
+    if (rc == EVF_ETIMEDOUT)
+        return evf_raise(r, 504, "Gateway Timeout: the upstream did not "
+                                 "answer in time");
+    if (rc == EVF_EHTTPSTATUS) {
+        snprintf(detail, sizeof(detail),
+                 "Bad Gateway: the upstream answered %ld", resp->status);
+        return evf_raise(r, 502, detail);
+    }
+    snprintf(detail, sizeof(detail), "Bad Gateway: %s",
+             resp && resp->error ? resp->error : "upstream failed");
+    return evf_raise(r, 502, detail);
+}
