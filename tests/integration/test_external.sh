@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+#
+# The seed's dependency example end to end: GET /external-data resolves a
+# dependency that fetches JSON from an upstream with the async HTTP client.
+# The upstream is real: nginx in front of a second evfcgid whose /sleep
+# route answers JSON after a delay we choose.  Checks success, upstream
+# down (502), upstream slower than the deadline (504), a client that leaves
+# mid-fetch (the upstream sees its connection closed: nginx logs 499), and
+# the nested dependency chain of /deps-demo with its teardowns.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+need_daemon
+need "$NGINX"
+[[ -x ${FCGI_CLIENT:-} ]] || { log "ERROR: FCGI_CLIENT not set"; exit 99; }
+client() { "$FCGI_CLIENT" -t 15 "$@"; }
+
+# The upstream API: evfcgid (demo) behind nginx.
+start_evfcgid_tcp -a "$DEMO_APP"
+start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$EVFCGID_PORT"
+up="http://127.0.0.1:$NGINX_PORT"
+up_log=$NGINX_DIR/access.log
+
+# The app under test, pointed at it through its app option.
+start_app() {
+    start_evfcgid_tcp -a "$DEMO_APP" -o "demo:upstream_url=$1" "${@:2}"
+    app=127.0.0.1:$EVFCGID_PORT
+}
+
+start_app "$up/sleep?ms=100"
+out=$(client request "$app" GET /external-data)
+check_match "external data through the dependency" \
+    $'Status: 200 OK\r\n.*\r\n\r\n\\{"source":"external","data":\\{"slept_ms":100\\}\\}$' \
+    "$out"
+
+# Many at once share the loop: 50 requests of 100 ms upstream latency.
+t0=$(date +%s%N)
+out=$(client multiplex "$app" 50 /external-data || true)
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check_eq "50 concurrent /external-data" "ok 50 status=200" "$out"
+check_true "... overlap on one loop (${ms} ms; serial would be 5000)" \
+    test "$ms" -lt 2000
+
+# The environment variable is the default; the app option overrides it.
+DEMO_UPSTREAM_URL="$up/sleep?ms=1" start_evfcgid_tcp -a "$DEMO_APP"
+out=$(client request "127.0.0.1:$EVFCGID_PORT" GET /external-data)
+check_match "DEMO_UPSTREAM_URL is read" '"data":\{"slept_ms":1\}\}$' "$out"
+
+# Upstream down: nothing listens on that port.
+dead=$(free_port)
+start_app "http://127.0.0.1:$dead/x"
+out=$(client request "$app" GET /external-data)
+check_match "upstream refused: 502 with the cause" \
+    $'^Status: 502 .*"detail":"Bad Gateway: .*[Cc]onnect' "$out"
+
+# Upstream answers an error: raise_for_status gives 502 naming it.
+start_app "$up/no/such/thing"
+out=$(client request "$app" GET /external-data)
+check_match "upstream 404: 502 naming the status" \
+    '"detail":"Bad Gateway: the upstream answered 404"' "$out"
+
+# Upstream slower than the request deadline: 504, on time.
+start_app "$up/sleep?ms=3000" --deadline 0.5
+t0=$(date +%s%N)
+out=$(client request "$app" GET /external-data)
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check_match "upstream slower than the deadline: 504" \
+    $'^Status: 504 .*"detail":"Gateway Timeout' "$out"
+check_true "... after the deadline (${ms} ms), not the upstream's 3 s" \
+    test "$ms" -ge 400 -a "$ms" -lt 2000
+
+# The client leaves mid-fetch: the transfer is aborted, so the upstream's
+# nginx sees its client (our curl) close: status 499 in its access log.
+start_app "$up/sleep?ms=2500"
+before=$(grep -c '"GET /sleep?ms=2500 HTTP/1.1" 499' "$up_log" || true)
+client abort "$app" /external-data 300 >/dev/null 2>&1 || true
+sleep 0.5
+after=$(grep -c '"GET /sleep?ms=2500 HTTP/1.1" 499' "$up_log" || true)
+check_eq "aborting the request closes the upstream connection (499)" \
+    $((before + 1)) "$after"
+assert_alive "$EVFCGID_PID" "after the aborted fetch"
+
+# Nested dependencies: settings -> session (teardown) -> identity.
+out=$(client request "$app" GET /deps-demo -H 'X-User: alice')
+check_match "deps chain answers" '\{"user":"alice","session":1,"app":"demo"\}$' "$out"
+out=$(client request "$app" GET /deps-demo)
+check_match "a dependency raising short-circuits: 401" \
+    $'^Status: 401 .*\\{"detail":"Not authenticated"\\}$' "$out"
+out=$(client request "$app" GET /deps-demo/stats)
+check_match "every session opened was torn down" \
+    '\{"sessions_opened":2,"sessions_closed":2\}$' "$out"
