@@ -30,6 +30,8 @@ static struct {
     evf_app_ctx **apps;
     size_t n;
     evf_router_t *router;
+    const char **labels;
+    unsigned nroutes;
     option_t *opts;
     size_t nopts;
 } reg;
@@ -38,6 +40,13 @@ const evf_dep *const *
 evf__app_deps(const evf_app_ctx *app)
 {
     return app->app->deps;
+}
+
+unsigned
+evf_apps_route_labels(const char *const **labels)
+{
+    *labels = reg.labels;
+    return reg.nroutes;
 }
 
 const evf_router_t *
@@ -146,6 +155,17 @@ add(const evf_app *app, const char *origin, void *dl)
     evf_app_ctx **v = evf_realloc(reg.apps, (reg.n + 1) * sizeof(*v));
     if (!v)
         goto rebuild;
+    const char **l = evf_realloc(reg.labels,
+                                 (reg.nroutes + n + 1) * sizeof(*l));
+    if (!l) {
+        reg.apps = v;
+        goto rebuild;
+    }
+    reg.labels = l;
+    for (size_t i = 0; i < n; i++) {
+        a->entries[i].index = reg.nroutes;
+        reg.labels[reg.nroutes++] = a->entries[i].label;
+    }
     reg.apps = v;
     v[reg.n++] = a;
     evf_log_info("loaded app '%s' from %s: %zu routes", app->name, origin, n);
@@ -220,6 +240,7 @@ evf_apps_free(void)
     for (size_t i = 0; i < reg.n; i++)
         ctx_free(reg.apps[i]);
     evf_free(reg.apps);
+    evf_free(reg.labels);
     evf_router_free(reg.router);
     for (size_t i = 0; i < reg.nopts; i++) {
         evf_free(reg.opts[i].app);

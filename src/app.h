@@ -18,6 +18,7 @@ typedef struct evf_route_entry {
     evf_app_ctx *app;
     char label[128];            /* "GET /items/{item_id:int}", for logs */
     double slow_logged_at;      /* stall detector: last warning */
+    unsigned index;             /* among all apps' routes, for stats */
 } evf_route_entry_t;
 
 /* Add an app (loaded or built in).  0, or -1 after logging why. */
@@ -26,6 +27,9 @@ int evf_app_register(const evf_app *app, const char *origin);
 int evf_app_load(const char *path);
 /* Set an option for the app named app ("key", "value"). */
 int evf_app_set_option(const char *app, const char *key, const char *value);
+
+/* Labels of every route, by index; returns how many. */
+unsigned evf_apps_route_labels(const char *const **labels);
 
 /* Run every app's startup hook (in order); -1 if one refused. */
 int evf_apps_startup(void);

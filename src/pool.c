@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mem.h"
 #include "pool.h"
+#include "stats.h"
 
 static struct {
     struct ev_loop *loop;
@@ -49,6 +50,18 @@ static struct {
 };
 
 static _Thread_local bool on_pool_thread;
+
+/* Copy the figures to the status page's slot (todo_lock held). */
+static void
+publish(void)
+{
+    evf_stats.pool_threads = p.nthreads;
+    evf_stats.pool_busy = p.busy;
+    evf_stats.pool_queued = p.nqueued;
+    evf_stats.pool_rejected = p.rejected;
+    evf_stats.pool_completed = p.completed;
+    evf_stats.pool_wait_max = p.wait_max;
+}
 
 static double
 now(void)
@@ -85,6 +98,7 @@ worker(void *arg)
         p.wait_total += waited;
         if (waited > p.wait_max)
             p.wait_max = waited;
+        publish();
         pthread_mutex_unlock(&p.todo_lock);
 
         j->work(j);
@@ -102,6 +116,7 @@ worker(void *arg)
         pthread_mutex_lock(&p.todo_lock);
         p.busy--;
         p.completed++;
+        publish();
     }
     pthread_mutex_unlock(&p.todo_lock);
     return NULL;
@@ -154,6 +169,9 @@ evf_pool_start(struct ev_loop *loop, unsigned threads, unsigned queue_max)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     p.running = true;
+    pthread_mutex_lock(&p.todo_lock);
+    publish();
+    pthread_mutex_unlock(&p.todo_lock);
     if (rc) {
         evf_log_error("cannot start pool thread %u of %u: %s", p.nthreads + 1,
                       threads, strerror(rc));
@@ -170,6 +188,7 @@ evf_pool_submit(evf_job_t *j)
     if (!p.running || p.stopping || p.nqueued >= p.queue_max ||
         !p.nthreads) {
         p.rejected++;
+        publish();
         pthread_mutex_unlock(&p.todo_lock);
         return -EBUSY;
     }
@@ -181,6 +200,7 @@ evf_pool_submit(evf_job_t *j)
         p.todo_head = j;
     p.todo_tail = j;
     p.nqueued++;
+    publish();
     pthread_cond_signal(&p.todo_cond);
     pthread_mutex_unlock(&p.todo_lock);
     return 0;

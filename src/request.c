@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "access.h"
 #include "app.h"
 #include "coro.h"
 #include "deps.h"
@@ -132,6 +133,8 @@ struct evf_req {
     char *hdrs;             /* extra response headers, "N: v\r\n"... */
     size_t hdrs_len;
     bool answered;
+    bool counted;           /* in the route's in-flight count */
+    bool logged;            /* access log line written */
     bool streaming;
     bool raised;
     int status;
@@ -1534,6 +1537,64 @@ validate(evf_req *r, const evf_match_t *m)
     return false;
 }
 
+/* The daemon's own paths: ping and the status page.  True if answered. */
+static bool
+builtin_path(evf_req *r)
+{
+    const char *ping = evf_settings.ping_path;
+    const char *status = evf_settings.status_path;
+    if (ping && strcmp(r->path, ping) == 0) {
+        const char *resp = evf_settings.ping_response
+                               ? evf_settings.ping_response : "pong";
+        evf_add_header(r, "Cache-Control", "no-store");
+        evf_respond(r, 200, "text/plain", resp, strlen(resp));
+        return true;
+    }
+    if (status && strcmp(r->path, status) == 0) {
+        const char *qs = param(r, "QUERY_STRING");
+        bool json = !(qs && strstr(qs, "text"));
+        const char *const *labels;
+        unsigned n = evf_apps_route_labels(&labels);
+        char *body = evf_stats_render(json, labels, n, evf_settings.started,
+                                      evf_settings.workers);
+        if (!body)
+            return false;
+        evf_add_header(r, "Cache-Control", "no-store");
+        evf_respond(r, 200, json ? "application/json" : "text/plain", body,
+                    strlen(body));
+        evf_free(body);
+        return true;
+    }
+    return false;
+}
+
+void (*evf__recycle_hook)(void);
+
+/* The request is over for the counters and the access log. */
+static void
+account(evf_req *r, int status)
+{
+    if (r->counted) {
+        evf_stats.route_in_flight[r->route->index]--;
+        r->counted = false;
+    }
+    if (r->logged || !evf_access_enabled())
+        return;
+    r->logged = true;
+    evf_access_entry_t e = {
+        .remote_addr = param(r, "REMOTE_ADDR"),
+        .method = r->method ? r->method : "-",
+        .uri = param(r, "REQUEST_URI") ? param(r, "REQUEST_URI")
+                                       : (r->path ? r->path : "-"),
+        .status = status,
+        .bytes = r->bytes_out,
+        .duration = r->t0 > 0 ? ev_now(evf__loop()) - r->t0 : 0,
+        .route = r->route ? r->route->label : NULL,
+        .request_id = r->id,
+    };
+    evf_access_write(&e);
+}
+
 /* STDIN ended: route the request and start its handler.  May finish. */
 static void
 start(evf_req *r)
@@ -1545,6 +1606,10 @@ start(evf_req *r)
     ops->hold(owner);
     if (r->reject) {
         answer_detail(r, r->reject, reason(r->reject));
+        finish(r);
+        goto out;
+    }
+    if (builtin_path(r)) {
         finish(r);
         goto out;
     }
@@ -1574,6 +1639,10 @@ start(evf_req *r)
                                               : evf_settings.request_deadline;
     if (dl > 0)
         r->deadline = r->t0 + dl;
+    if (r->route->index < EVF_STATS_MAX_ROUTES) {
+        evf_stats.route_in_flight[r->route->index]++;
+        r->counted = true;
+    }
     task_t *t = task_new(r, NULL, NULL);
     if (!t) {
         evf_log_error("%s: out of coroutine stacks", r->route->label);
@@ -1629,6 +1698,10 @@ finish(evf_req *r)
     evf_stats.requests++;
     if (r->status >= 100 && r->status < 600)
         evf_stats.by_class[r->status / 100]++;
+    account(r, r->status);
+    if (evf_settings.max_requests && evf__recycle_hook &&
+        evf_stats.requests == evf_settings.max_requests)
+        evf__recycle_hook();
     r->ops->finished(owner, r, true);
     if (r->bg && !r->raised)
         start_background(r);
@@ -1639,8 +1712,10 @@ finish(evf_req *r)
 void
 evf__req_abort(evf_req *r, bool send_end)
 {
-    if (r->stage == S_RUNNING)
+    if (r->stage == S_RUNNING) {
         evf_stats.aborted++;
+        account(r, 499);    /* nginx's code for "the client went away" */
+    }
     drop_all_tasks(r);
     r->ops->finished(r->owner, r, send_end);
     release_or_defer(r);

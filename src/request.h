@@ -91,6 +91,9 @@ void *evf__task_self(evf_req *r);
 void evf__task_suspend(evf_req *r);
 void evf__task_wake(void *task);
 
+/* Called when the worker has served max_requests (the daemon recycles). */
+extern void (*evf__recycle_hook)(void);
+
 /* Seconds left before the request's deadline; -1 when it has none. */
 double evf__req_time_left(evf_req *r);
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,6 +31,14 @@ typedef struct listener {
     bool tcp;
 } listener_t;
 
+#define MAX_ALLOWED 32
+
+/* Clients allowed on TCP listeners (FCGI_WEB_SERVER_ADDRS); none: any. */
+static struct {
+    struct sockaddr_storage addr[MAX_ALLOWED];
+    size_t n;
+} allowed;
+
 static _Thread_local struct {
     listener_t ls[MAX_LISTENERS];
     size_t n;
@@ -37,6 +46,7 @@ static _Thread_local struct {
     bool full;              /* at max_conns or out of descriptors */
     ev_timer retry;
     ev_tstamp last_emfile_log;
+    ev_tstamp last_denied_log;
 } srv;
 
 static int
@@ -161,6 +171,56 @@ evf_listen_inherited(void)
     return getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc;
 }
 
+int
+evf_server_allow(const char *list, char *err, size_t errlen)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", list);
+    for (char *save, *tok = strtok_r(buf, " ,\t", &save); tok;
+         tok = strtok_r(NULL, " ,\t", &save)) {
+        if (allowed.n == MAX_ALLOWED) {
+            snprintf(err, errlen, "at most %d allowed clients", MAX_ALLOWED);
+            return -1;
+        }
+        struct sockaddr_storage *ss = &allowed.addr[allowed.n];
+        memset(ss, 0, sizeof(*ss));
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        if (inet_pton(AF_INET, tok, &in->sin_addr) == 1) {
+            ss->ss_family = AF_INET;
+        } else if (inet_pton(AF_INET6, tok, &in6->sin6_addr) == 1) {
+            ss->ss_family = AF_INET6;
+        } else {
+            snprintf(err, errlen, "allowed client '%s' is not an IPv4 or "
+                     "IPv6 address", tok);
+            return -1;
+        }
+        allowed.n++;
+    }
+    return 0;
+}
+
+static bool
+client_allowed(const struct sockaddr_storage *ss)
+{
+    if (!allowed.n)
+        return true;
+    for (size_t i = 0; i < allowed.n; i++) {
+        const struct sockaddr_storage *a = &allowed.addr[i];
+        if (a->ss_family != ss->ss_family)
+            continue;
+        if (a->ss_family == AF_INET &&
+            ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+                ((const struct sockaddr_in *)ss)->sin_addr.s_addr)
+            return true;
+        if (a->ss_family == AF_INET6 &&
+            memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                   &((const struct sockaddr_in6 *)ss)->sin6_addr, 16) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void
 set_accepting(bool on)
 {
@@ -206,7 +266,10 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             set_accepting(false);
             return;
         }
-        int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(w->fd, (struct sockaddr *)&peer, &plen,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -231,6 +294,19 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             evf_log_error("accept: %s", strerror(errno));
             return;
+        }
+        if (l->tcp && !client_allowed(&peer)) {
+            char host[64] = "?";
+            getnameinfo((struct sockaddr *)&peer, plen, host, sizeof(host),
+                        NULL, 0, NI_NUMERICHOST);
+            ev_tstamp now = ev_now(loop);
+            if (now - srv.last_denied_log > 10) {
+                srv.last_denied_log = now;
+                evf_log_warn("connection from %s refused: not in "
+                             "allowed_clients", host);
+            }
+            close(fd);
+            continue;
         }
         if (l->tcp) {
             int one = 1;

@@ -22,6 +22,12 @@ int evf_listen(const char *addr, int backlog, unsigned mode, char *err,
 /* True when fd 0 is a listening socket (as spawn-fcgi hands it over). */
 bool evf_listen_inherited(void);
 
+/*
+ * Accept TCP connections only from these addresses (space or comma
+ * separated, as FCGI_WEB_SERVER_ADDRS).  0, or -1 with a message.
+ */
+int evf_server_allow(const char *list, char *err, size_t errlen);
+
 /* Start accepting on fd (made non-blocking) on this thread's loop. */
 int evf_server_add(int fd);
 

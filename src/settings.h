@@ -21,6 +21,12 @@ typedef struct evf_settings {
     unsigned pool_threads;      /* blocking routes and to_thread */
     unsigned pool_queue;        /* jobs waiting for a thread, at most */
     double slow_callback;       /* seconds a handler may run unawaited */
+    const char *status_path;    /* NULL: no status page */
+    const char *ping_path;      /* NULL: no ping */
+    const char *ping_response;
+    unsigned workers;           /* configured, for the status page */
+    double started;             /* ev_time() of the daemon's start */
+    unsigned max_requests;      /* recycle the worker after this many */
 } evf_settings_t;
 
 extern evf_settings_t evf_settings;

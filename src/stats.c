@@ -8,11 +8,78 @@
 #include "config.h"
 
 #include <ev.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "mem.h"
 #include "stats.h"
 
-evf_stats_t evf_stats;
+static evf_stats_t own;
+evf_stats_t *evf__statsp = &own;
+static evf_stats_t *table;
+static unsigned nslots;
+
+int
+evf_stats_shared_init(unsigned nworkers)
+{
+    nslots = nworkers + 1;
+    table = mmap(NULL, nslots * sizeof(evf_stats_t), PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (table == MAP_FAILED) {
+        table = NULL;
+        nslots = 0;
+        return -1;
+    }
+    memset(table, 0, nslots * sizeof(evf_stats_t));
+    return 0;
+}
+
+unsigned
+evf_stats_nslots(void)
+{
+    return nslots;
+}
+
+void
+evf_stats_use_slot(unsigned i, unsigned generation)
+{
+    if (!table || i >= nslots)
+        return;
+    memset(&table[i], 0, sizeof(table[i]));
+    table[i].pid = (int32_t)getpid();
+    table[i].generation = generation;
+    evf__statsp = &table[i];
+}
+
+void
+evf_stats_retire_slot(unsigned i)
+{
+    if (!table || i == 0 || i >= nslots)
+        return;
+    evf_stats_t *t = &table[0], *s = &table[i];
+    t->accepted_conn += s->accepted_conn;
+    t->requests += s->requests;
+    for (int k = 0; k < 6; k++)
+        t->by_class[k] += s->by_class[k];
+    t->aborted += s->aborted;
+    t->protocol_errors += s->protocol_errors;
+    t->rejected_overload += s->rejected_overload;
+    t->handler_no_answer += s->handler_no_answer;
+    t->slow_callbacks += s->slow_callbacks;
+    for (int k = 0; k < 32; k++)
+        t->lag_hist[k] += s->lag_hist[k];
+    if (s->lag_max > t->lag_max)
+        t->lag_max = s->lag_max;
+    t->pool_rejected += s->pool_rejected;
+    t->pool_completed += s->pool_completed;
+    if (s->pool_wait_max > t->pool_wait_max)
+        t->pool_wait_max = s->pool_wait_max;
+    memset(s, 0, sizeof(*s));
+}
 
 static ev_check wake;
 static ev_prepare sleep_w;
@@ -69,18 +136,144 @@ evf_stats_unwatch_loop(struct ev_loop *loop)
     ev_prepare_stop(loop, &sleep_w);
 }
 
-double
-evf_stats_lag_p99(void)
+static double
+p99_of(const uint64_t *hist, double max)
 {
     uint64_t total = 0, seen = 0;
     for (int i = 0; i < 32; i++)
-        total += evf_stats.lag_hist[i];
+        total += hist[i];
     if (!total)
         return 0;
     for (int i = 0; i < 32; i++) {
-        seen += evf_stats.lag_hist[i];
-        if (seen * 100 >= total * 99)
-            return (double)(1u << i) / 1e6;
+        seen += hist[i];
+        if (seen * 100 >= total * 99) {
+            double bound = (double)(1u << i) / 1e6;
+            return bound < max ? bound : max;
+        }
     }
-    return evf_stats.lag_max;
+    return max;
+}
+
+double
+evf_stats_lag_p99(void)
+{
+    return p99_of(evf_stats.lag_hist, evf_stats.lag_max);
+}
+
+/* Sum of every slot (or this process's own counters). */
+static void
+sum(evf_stats_t *t, unsigned *live)
+{
+    const evf_stats_t *v = table ? table : evf__statsp;
+    unsigned n = table ? nslots : 1;
+    memset(t, 0, sizeof(*t));
+    *live = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const evf_stats_t *s = &v[i];
+        if (table && i > 0 && !s->pid)
+            continue;
+        if (s->pid)
+            (*live)++;
+        t->accepted_conn += s->accepted_conn;
+        t->active_conn += s->active_conn;
+        t->requests += s->requests;
+        for (int k = 0; k < 6; k++)
+            t->by_class[k] += s->by_class[k];
+        t->aborted += s->aborted;
+        t->in_flight += s->in_flight;
+        t->protocol_errors += s->protocol_errors;
+        t->rejected_overload += s->rejected_overload;
+        t->handler_no_answer += s->handler_no_answer;
+        t->slow_callbacks += s->slow_callbacks;
+        for (int k = 0; k < 32; k++)
+            t->lag_hist[k] += s->lag_hist[k];
+        if (s->lag_max > t->lag_max)
+            t->lag_max = s->lag_max;
+        t->pool_threads += s->pool_threads;
+        t->pool_busy += s->pool_busy;
+        t->pool_queued += s->pool_queued;
+        t->pool_rejected += s->pool_rejected;
+        t->pool_completed += s->pool_completed;
+        if (s->pool_wait_max > t->pool_wait_max)
+            t->pool_wait_max = s->pool_wait_max;
+        for (int k = 0; k < EVF_STATS_MAX_ROUTES; k++)
+            t->route_in_flight[k] += s->route_in_flight[k];
+    }
+}
+
+static void
+add_u(json_object *o, const char *k, uint64_t v)
+{
+    json_object_object_add(o, k, json_object_new_int64((int64_t)v));
+}
+
+char *
+evf_stats_render(bool json, const char *const *route_names,
+                 unsigned nroutes, double started, unsigned workers)
+{
+    evf_stats_t t;
+    unsigned live;
+    sum(&t, &live);
+    double now = ev_time();
+    if (!table)
+        live = 1;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "pool", json_object_new_string("evfcgid"));
+    json_object_object_add(o, "process manager",
+                           json_object_new_string("static"));
+    add_u(o, "start time", (uint64_t)started);
+    add_u(o, "start since", (uint64_t)(now - started));
+    add_u(o, "accepted conn", t.accepted_conn);
+    add_u(o, "active conn", t.active_conn);
+    add_u(o, "total processes", live);
+    add_u(o, "configured workers", workers);
+    add_u(o, "requests", t.requests);
+    json_object *cls = json_object_new_object();
+    static const char *const names[] = { "", "1xx", "2xx", "3xx", "4xx",
+                                         "5xx" };
+    for (int k = 1; k < 6; k++)
+        add_u(cls, names[k], t.by_class[k]);
+    json_object_object_add(o, "requests by status", cls);
+    add_u(o, "in flight", t.in_flight);
+    json_object *routes = json_object_new_object();
+    for (unsigned i = 0; i < nroutes && i < EVF_STATS_MAX_ROUTES; i++)
+        if (t.route_in_flight[i])
+            add_u(routes, route_names[i], t.route_in_flight[i]);
+    json_object_object_add(o, "in flight by route", routes);
+    add_u(o, "aborted", t.aborted);
+    add_u(o, "protocol errors", t.protocol_errors);
+    add_u(o, "slow requests", t.slow_callbacks);
+    json_object *pool = json_object_new_object();
+    add_u(pool, "threads", t.pool_threads);
+    add_u(pool, "busy", t.pool_busy);
+    add_u(pool, "queued", t.pool_queued);
+    add_u(pool, "rejected", t.pool_rejected);
+    add_u(pool, "completed", t.pool_completed);
+    json_object_object_add(pool, "wait max ms",
+                           json_object_new_double(t.pool_wait_max * 1000));
+    json_object_object_add(o, "thread pool", pool);
+    json_object_object_add(o, "loop lag max ms",
+                           json_object_new_double(t.lag_max * 1000));
+    json_object_object_add(o, "loop lag p99 ms", json_object_new_double(
+                               p99_of(t.lag_hist, t.lag_max) * 1000));
+    char *out;
+    if (json) {
+        out = evf_mem_strdup(json_object_to_json_string_ext(
+            o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    } else {
+        /* "name: value" lines, as php-fpm's plain status. */
+        size_t cap = 4096, len = 0;
+        out = evf_malloc(cap);
+        json_object_object_foreach(o, key, val) {
+            const char *v = json_object_get_type(val) == json_type_object
+                                ? json_object_to_json_string_ext(
+                                      val, JSON_C_TO_STRING_PLAIN)
+                                : json_object_get_string(val);
+            int n = snprintf(out + len, cap - len, "%-22s %s\n", key, v);
+            if (n > 0 && (size_t)n < cap - len)
+                len += (size_t)n;
+        }
+    }
+    json_object_put(o);
+    return out;
 }

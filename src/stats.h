@@ -1,12 +1,20 @@
 /*
- * stats: counters of one worker process, read by the status page.
+ * stats: counters of the worker processes, and the status page.
  *
- * Plain integers updated on the loop's thread.
+ * Each worker counts into its own slot of a table the master maps shared
+ * before it forks, so the status page (served by any worker) adds them
+ * up.  Slot 0 keeps the totals of workers that are gone.  Counters are
+ * written by one worker only (its loop thread; the pool fields by its
+ * pool threads under the pool's mutex); the reader may see a value a few
+ * requests old, never a torn one (aligned 64-bit words).
  */
 #ifndef EVF_STATS_H
 #define EVF_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#define EVF_STATS_MAX_ROUTES 128
 
 struct ev_loop;
 
@@ -23,9 +31,36 @@ typedef struct evf_stats {
     uint64_t slow_callbacks;    /* handler slices over slow_callback */
     uint64_t lag_hist[32];      /* loop iterations by busy time, log2 us */
     double lag_max;             /* seconds */
+    uint64_t pool_threads, pool_busy, pool_queued, pool_rejected;
+    uint64_t pool_completed;
+    double pool_wait_max;       /* seconds */
+    uint32_t route_in_flight[EVF_STATS_MAX_ROUTES];
+    int32_t pid;                /* 0: slot unused */
+    uint32_t generation;
 } evf_stats_t;
 
-extern evf_stats_t evf_stats;
+/* This process's slot. */
+extern evf_stats_t *evf__statsp;
+#define evf_stats (*evf__statsp)
+
+/*
+ * Map the shared table for up to nworkers workers at once (master, before
+ * forking).  0 or -1.
+ */
+int evf_stats_shared_init(unsigned nworkers);
+/* Worker: take slot i (>= 1) and zero it. */
+void evf_stats_use_slot(unsigned i, unsigned generation);
+/* Master: a worker in slot i is gone; keep its totals in slot 0. */
+void evf_stats_retire_slot(unsigned i);
+/* Number of slots (0 without a shared table). */
+unsigned evf_stats_nslots(void);
+
+/*
+ * The status page: JSON (php-fpm's field names where one exists) or text.
+ * route_names[i] names route index i.  Returns a malloc'd string.
+ */
+char *evf_stats_render(bool json, const char *const *route_names,
+                       unsigned nroutes, double started, unsigned workers);
 
 /* Monotonic seconds. */
 double evf__now(void);
