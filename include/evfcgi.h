@@ -55,8 +55,11 @@ typedef struct evf_dep evf_dep;
  * await, and it may evf_raise(), which answers that error: the handler
  * never runs.  Its sub-dependencies (deps) are resolved first.  In one
  * request a dependency runs once and its value is shared by everything
- * that needs it, unless no_cache (FastAPI's use_cache=False).  A blocking
- * dependency's resolve() runs on the thread pool (it must not await).
+ * that needs it.  A no_cache one (FastAPI's use_cache=False) is not
+ * resolved ahead: each evf_depends() call runs it afresh, so every
+ * dependant gets its own value.  A blocking dependency's resolve() runs on
+ * the thread pool: it must not await or call evf_depends (declare what it
+ * needs instead); it may evf_alloc, evf_defer, evf_teardown, evf_raise.
  *
  * Order: a dependency's sub-dependencies are all resolved before it;
  * independent dependencies (the ones a route or a dependency lists) are

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "deps.h"
+#include "pool.h"
 #include "request.h"
 
 enum { NONE, RESOLVING, DONE };
@@ -75,6 +76,12 @@ compute(evf_req *r, const evf_dep *d)
 void *
 evf_depends(evf_req *r, const evf_dep *d)
 {
+    if (evf_pool_on_thread()) {
+        evf_log(r, EVF_LOG_ERROR, "evf_depends(%s) called on a pool thread "
+                "(in a blocking dependency or handler): declare it instead",
+                d->name ? d->name : "?");
+        return NULL;
+    }
     if (d->no_cache)
         return compute(r, d);
     entry_t *e = find(r, d);
@@ -127,12 +134,27 @@ resolve_one(evf_req *r, void *arg)
     evf_depends(r, arg);
 }
 
+/*
+ * Resolve a declared list.  no_cache dependencies are left out: each
+ * evf_depends() call runs them afresh (FastAPI's use_cache=False: every
+ * dependant gets its own value), so resolving them here would only run
+ * them once more for nothing.
+ */
 static void
-resolve_list(evf_req *r, const evf_dep *const *deps)
+resolve_list(evf_req *r, const evf_dep *const *all)
 {
-    size_t n = 0;
-    while (deps[n])
-        n++;
+    size_t n = 0, total = 0;
+    while (all[total])
+        total++;
+    const evf_dep **deps = evf_alloc(r, (total + 1) * sizeof(*deps));
+    if (!deps) {
+        evf_raise(r, 500, "Internal Server Error");
+        return;
+    }
+    for (size_t i = 0; i < total; i++)
+        if (!all[i]->no_cache)
+            deps[n++] = all[i];
+    deps[n] = NULL;
     if (n == 1) {
         evf_depends(r, deps[0]);
         return;

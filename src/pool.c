@@ -51,7 +51,10 @@ static struct {
 
 static _Thread_local bool on_pool_thread;
 
-/* Copy the figures to the status page's slot (todo_lock held). */
+/*
+ * Copy the figures to the status page's slot (todo_lock held).  Only the
+ * loop thread does this: the status page reads the slot there too.
+ */
 static void
 publish(void)
 {
@@ -98,10 +101,15 @@ worker(void *arg)
         p.wait_total += waited;
         if (waited > p.wait_max)
             p.wait_max = waited;
-        publish();
         pthread_mutex_unlock(&p.todo_lock);
 
         j->work(j);
+
+        /* Count it before done() can run, so done() sees the figures. */
+        pthread_mutex_lock(&p.todo_lock);
+        p.busy--;
+        p.completed++;
+        pthread_mutex_unlock(&p.todo_lock);
 
         pthread_mutex_lock(&p.done_lock);
         j->next = NULL;
@@ -114,9 +122,6 @@ worker(void *arg)
         ev_async_send(p.loop, &p.async);
 
         pthread_mutex_lock(&p.todo_lock);
-        p.busy--;
-        p.completed++;
-        publish();
     }
     pthread_mutex_unlock(&p.todo_lock);
     return NULL;
@@ -126,6 +131,9 @@ worker(void *arg)
 static void
 drain_done(void)
 {
+    pthread_mutex_lock(&p.todo_lock);
+    publish();
+    pthread_mutex_unlock(&p.todo_lock);
     pthread_mutex_lock(&p.done_lock);
     evf_job_t *j = p.done_head;
     p.done_head = p.done_tail = NULL;

@@ -20,6 +20,7 @@
 #include "config.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -160,6 +161,12 @@ struct evf_req {
     atomic_bool cancelled;
     unsigned jobs;
     evf_buf_t pend;         /* output written on the pool thread */
+    /*
+     * A blocking dependency (or to_thread function) may allocate from the
+     * arena, or register a cleanup, on a pool thread while sibling tasks do
+     * the same on the loop: while jobs are out, both sides take this lock.
+     */
+    pthread_mutex_t mem_lock;
     evf_arena_t arena;
     char arena0[ARENA0];
 };
@@ -218,10 +225,29 @@ misuse(evf_req *r, const char *what)
 
 /* ---- allocation -------------------------------------------------------- */
 
+static bool
+mem_lock(evf_req *r)
+{
+    if (!r->jobs && !evf_pool_on_thread())
+        return false;
+    pthread_mutex_lock(&r->mem_lock);
+    return true;
+}
+
+static void
+mem_unlock(evf_req *r, bool locked)
+{
+    if (locked)
+        pthread_mutex_unlock(&r->mem_lock);
+}
+
 void *
 evf_alloc(evf_req *r, size_t size)
 {
-    return evf_arena_alloc(&r->arena, size);
+    bool l = mem_lock(r);
+    void *p = evf_arena_alloc(&r->arena, size);
+    mem_unlock(r, l);
+    return p;
 }
 
 char *
@@ -253,8 +279,10 @@ evf_defer(evf_req *r, void (*fn)(void *), void *arg)
         return -1;
     d->fn = fn;
     d->arg = arg;
+    bool l = mem_lock(r);
     d->next = r->defers;
     r->defers = d;
+    mem_unlock(r, l);
     return 0;
 }
 
@@ -266,8 +294,10 @@ evf_teardown(evf_req *r, void (*fn)(evf_req *r, void *arg), void *arg)
         return EVF_EINVAL;
     t->fn = fn;
     t->arg = arg;
+    bool l = mem_lock(r);
     t->next = r->teardowns;
     r->teardowns = t;
+    mem_unlock(r, l);
     return 0;
 }
 
@@ -280,6 +310,8 @@ evf_background(evf_req *r, evf_task_fn fn, void *arg)
     b->fn = fn;
     b->arg = arg;
     b->next = NULL;
+    if (evf_pool_on_thread())
+        return EVF_EINVAL;  /* only the loop owns the background list */
     if (!r->bg_tail)
         r->bg_tail = &r->bg;
     *r->bg_tail = b;
@@ -320,6 +352,7 @@ evf__req_new(void *owner, const evf_req_owner_ops *ops, uint16_t id,
     r->id = id;
     r->flags = flags;
     r->stage = S_PARAMS;
+    pthread_mutex_init(&r->mem_lock, NULL);
     evf_arena_init(&r->arena, r->arena0, sizeof(r->arena0));
     evf_stats.in_flight++;
     return r;
@@ -1332,7 +1365,10 @@ pool_await(evf_req *r, task_t *t, bool handler, void (*fn)(void *),
         r->on_pool = false;
         return EVF_EBUSY;
     }
-    return suspend(t);
+    int rc = suspend(t);
+    if (r->raised)
+        evf_coro_yield(t->coro);    /* raised on the pool: ends here */
+    return rc;
 }
 
 int
@@ -1675,6 +1711,7 @@ release(evf_req *r)
     evf_buf_free(&r->body);
     evf_buf_free(&r->pend);
     evf_arena_release(&r->arena);
+    pthread_mutex_destroy(&r->mem_lock);
     evf_stats.in_flight--;
     evf_free(r);
 }

@@ -1,0 +1,1744 @@
+/*
+ * test_deps: dependencies, teardowns and background tasks (suite "deps").
+ *
+ * As in test_request, a real libev loop serves a real connection: one end
+ * of a socketpair is adopted with evf_conn_new() and the test plays the
+ * web server on the other, writing FastCGI records by hand and decoding
+ * STDOUT and END_REQUEST per request id.  The routes below declare
+ * dependencies (evf_dep); what the dependencies, teardowns, handlers and
+ * background tasks did is written to a trail ("A,B,C,h") and to counters,
+ * and the tests check both.  The thread pool runs (4 threads) for blocking
+ * dependencies and routes.
+ *
+ * Covered: sub-dependencies resolve before their dependant and all before
+ * the handler; one run per request for a cached dependency, one per use
+ * for a no_cache one (and the value its dependant gets is that run's), a
+ * fresh cache per request; independent dependencies sleeping concurrently,
+ * and a shared one awaited by two branches running once; teardowns after
+ * the answer was sent (END_REQUEST is already in the client's socket), in
+ * reverse order, also after evf_raise, FCGI_ABORT_REQUEST and a closed
+ * connection; a dependency raising 401, on the loop or on a pool thread
+ * (handler not run, earlier teardowns run); a cycle refused at load with
+ * its path in the log, leaving the router as it was; app-wide
+ * dependencies; evf_depends() at run time; background tasks after the
+ * answer and before teardowns, and not after an abort or a raise; a
+ * blocking dependency on a pool thread, also when its request is
+ * cancelled meanwhile; and no pool deadlock with 5 concurrent blocking
+ * requests over 4 threads and 4 "connections" (fastapi#3205).  Heap
+ * memory held by dependencies is freed by their teardowns only, so a
+ * teardown that did not run shows as a leak under ASan.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <fastcgi.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "conn.h"
+#include "coro.h"
+#include "deps.h"
+#include "evfcgi.h"
+#include "log.h"
+#include "loop.h"
+#include "pool.h"
+#include "settings.h"
+#include "stats.h"
+#include "unit.h"
+
+#define CHUNK (64 * 1024)
+#define POOL_THREADS 4
+#define DB_CONNS POOL_THREADS   /* "connections" of the fake DB pool */
+#define DB_CLIENTS (POOL_THREADS + 1)
+
+/* ---- the client: records out, records in ------------------------------ */
+
+/* What came back for one request id. */
+typedef struct rsp {
+    char *out;          /* STDOUT bytes, NUL-terminated */
+    size_t len, cap;
+    bool out_end;       /* the empty STDOUT record arrived */
+    unsigned ends;      /* END_REQUEST records */
+    int pstatus;        /* protocolStatus of the last one */
+    double t_end;       /* when it arrived (mono()) */
+} rsp_t;
+
+static struct {
+    struct ev_loop *loop;
+    pthread_t thread;       /* the loop's */
+    int fd;                 /* client end; -1 when closed */
+    ev_io rio, wio;
+    ev_timer cap;           /* bounds each run of the loop */
+    bool capped;
+    uint8_t *in;            /* bytes read, not yet decoded */
+    size_t in_len, in_cap;
+    uint8_t *out;           /* records not yet sent */
+    size_t out_off, out_len, out_cap;
+    bool eof;
+    unsigned unexpected;    /* records we did not expect */
+    rsp_t *rsp[256];
+} cl;
+
+/* What the dependencies, handlers, teardowns and tasks saw and did. */
+static struct {
+    char trail[512];        /* loop-thread events, comma-separated */
+    unsigned h_runs;        /* handlers that ran */
+    unsigned d_runs, n_runs, m_runs, sh_runs, app_runs, rt_runs;
+    int d_seen[3];          /* D's value as X, Y and the handler saw it */
+    uintptr_t d_ptr[3];
+    uintptr_t m_resolved, m_fetched;
+    uintptr_t br[2];        /* what the two branches got from SH */
+    int br_val[2];
+    uintptr_t rt_ptr[2];
+    /* teardowns */
+    uint16_t id;            /* the request teardowns check the client for */
+    unsigned td_runs;
+    unsigned td_saw_end;    /* teardowns that found END_REQUEST sent */
+    unsigned td_off_loop;   /* teardowns that ran off the loop thread */
+    uint64_t td_in_flight;  /* evf_stats.in_flight in the last teardown */
+    /* background */
+    bool bg_done;
+    double bg_t;
+    uint64_t bg_in_flight;  /* evf_stats.in_flight when the task ended */
+    bool bg_dep_ok;         /* a dependency's value was intact there */
+    /* blocking dependencies (written on a pool thread) */
+    pthread_t blk_thread;
+    bool blk_on_pool;
+    atomic_uint blk_runs;
+    atomic_uint blk_td_runs;
+} g;
+
+/* The fake DB pool of fastapi#3205: DB_CONNS connections, waits if none. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned free;
+    unsigned held_max;      /* most held at once */
+    unsigned waits;         /* acquisitions that found none free */
+    unsigned acquired, released, timeouts;
+    unsigned release_off_loop;
+} db = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .cond = PTHREAD_COND_INITIALIZER,
+};
+
+static double
+mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Grow *p to hold need bytes (the test aborts when out of memory). */
+static void *
+reserve(void *p, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return p;
+    size_t n = *cap ? *cap : 4096;
+    while (n < need)
+        n *= 2;
+    p = realloc(p, n);
+    if (!p) {
+        fprintf(stderr, "test_deps: out of memory\n");
+        abort();
+    }
+    *cap = n;
+    return p;
+}
+
+static rsp_t *
+rsp_get(uint16_t id)
+{
+    if (id >= sizeof(cl.rsp) / sizeof(cl.rsp[0])) {
+        cl.unexpected++;
+        return NULL;
+    }
+    if (!cl.rsp[id]) {
+        cl.rsp[id] = calloc(1, sizeof(rsp_t));
+        if (!cl.rsp[id])
+            abort();
+        cl.rsp[id]->pstatus = -1;
+    }
+    return cl.rsp[id];
+}
+
+static void
+rsp_clear(uint16_t id)
+{
+    if (cl.rsp[id]) {
+        free(cl.rsp[id]->out);
+        free(cl.rsp[id]);
+        cl.rsp[id] = NULL;
+    }
+}
+
+/* One record from the server. */
+static void
+record(uint8_t type, uint16_t id, const uint8_t *p, size_t len)
+{
+    rsp_t *r = rsp_get(id);
+
+    if (!r)
+        return;
+    switch (type) {
+    case FCGI_STDOUT:
+        if (r->ends || r->out_end) {
+            cl.unexpected++;    /* output after the end of the stream */
+            return;
+        }
+        if (len == 0) {
+            r->out_end = true;
+            return;
+        }
+        r->out = reserve(r->out, &r->cap, r->len + len + 1);
+        memcpy(r->out + r->len, p, len);
+        r->len += len;
+        r->out[r->len] = '\0';
+        return;
+    case FCGI_END_REQUEST:
+        r->ends++;
+        r->pstatus = len == 8 ? p[4] : -1;
+        r->t_end = mono();
+        return;
+    default:
+        cl.unexpected++;
+        return;
+    }
+}
+
+/* Decode every complete record of the input. */
+static void
+decode(void)
+{
+    size_t off = 0;
+
+    while (cl.in_len - off >= FCGI_HEADER_LEN) {
+        const uint8_t *h = cl.in + off;
+        size_t clen = (size_t)h[4] << 8 | h[5];
+        size_t total = FCGI_HEADER_LEN + clen + h[6];
+        if (cl.in_len - off < total)
+            break;
+        if (h[0] != FCGI_VERSION_1)
+            cl.unexpected++;
+        record(h[1], (uint16_t)(h[2] << 8 | h[3]), h + FCGI_HEADER_LEN,
+               clen);
+        off += total;
+    }
+    memmove(cl.in, cl.in + off, cl.in_len - off);
+    cl.in_len -= off;
+}
+
+static void
+client_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    for (;;) {
+        cl.in = reserve(cl.in, &cl.in_cap, cl.in_len + CHUNK);
+        ssize_t n = recv(cl.fd, cl.in + cl.in_len, CHUNK, 0);
+        if (n > 0) {
+            cl.in_len += (size_t)n;
+            decode();
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        cl.eof = true;      /* end of file (or reset) */
+        ev_io_stop(loop, w);
+        return;
+    }
+}
+
+static void
+client_flush(void)
+{
+    while (cl.out_off < cl.out_len) {
+        ssize_t n = send(cl.fd, cl.out + cl.out_off, cl.out_len - cl.out_off,
+                         MSG_NOSIGNAL);
+        if (n > 0) {
+            cl.out_off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!ev_is_active(&cl.wio))
+                ev_io_start(cl.loop, &cl.wio);
+            return;
+        }
+        CU_FAIL("the client could not write");
+        break;
+    }
+    cl.out_off = cl.out_len = 0;
+    ev_io_stop(cl.loop, &cl.wio);
+}
+
+static void
+client_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+    client_flush();
+}
+
+/* Queue one record, padded to a multiple of 8 bytes. */
+static void
+put_record(uint8_t type, uint16_t id, const void *data, size_t len)
+{
+    size_t pad = (8 - len % 8) % 8;
+    uint8_t h[FCGI_HEADER_LEN] = {
+        FCGI_VERSION_1, type, (uint8_t)(id >> 8), (uint8_t)id,
+        (uint8_t)(len >> 8), (uint8_t)len, (uint8_t)pad, 0
+    };
+    CU_ASSERT_FATAL(len <= 0xffff);
+    cl.out = reserve(cl.out, &cl.out_cap,
+                     cl.out_len + sizeof(h) + len + pad);
+    memcpy(cl.out + cl.out_len, h, sizeof(h));
+    cl.out_len += sizeof(h);
+    if (len)
+        memcpy(cl.out + cl.out_len, data, len);
+    cl.out_len += len;
+    memset(cl.out + cl.out_len, 0, pad);
+    cl.out_len += pad;
+}
+
+/* Append the pair name=value (both shorter than 128 bytes) at p. */
+static size_t
+put_pair(uint8_t *p, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    CU_ASSERT_FATAL(nl < 128 && vl < 128);
+    p[0] = (uint8_t)nl;
+    p[1] = (uint8_t)vl;
+    memcpy(p + 2, name, nl);
+    memcpy(p + 2 + nl, value, vl);
+    return 2 + nl + vl;
+}
+
+/* A GET with FCGI_KEEP_CONN: BEGIN, PARAMS, end of PARAMS, end of STDIN. */
+static void
+send_get(uint16_t id, const char *uri)
+{
+    uint8_t begin[8] = { 0, FCGI_RESPONDER, FCGI_KEEP_CONN, 0, 0, 0, 0, 0 };
+    uint8_t params[512];
+    size_t n = 0;
+    const char *q = strchr(uri, '?');
+
+    put_record(FCGI_BEGIN_REQUEST, id, begin, sizeof(begin));
+    n += put_pair(params + n, "REQUEST_METHOD", "GET");
+    n += put_pair(params + n, "REQUEST_URI", uri);
+    n += put_pair(params + n, "QUERY_STRING", q ? q + 1 : "");
+    put_record(FCGI_PARAMS, id, params, n);
+    put_record(FCGI_PARAMS, id, NULL, 0);
+    put_record(FCGI_STDIN, id, NULL, 0);
+    client_flush();
+}
+
+static void
+send_abort(uint16_t id)
+{
+    put_record(FCGI_ABORT_REQUEST, id, NULL, 0);
+    client_flush();
+}
+
+/* The status of the CGI response head, or -1. */
+static int
+status_of(uint16_t id)
+{
+    int st;
+    rsp_t *r = cl.rsp[id];
+    if (!r || !r->out || sscanf(r->out, "Status: %d ", &st) != 1)
+        return -1;
+    return st;
+}
+
+static bool
+body_is(uint16_t id, const char *want)
+{
+    rsp_t *r = cl.rsp[id];
+    const char *b = r && r->out ? strstr(r->out, "\r\n\r\n") : NULL;
+    if (!b) {
+        fprintf(stderr, "\n    request %u: no response body\n", id);
+        return false;
+    }
+    b += 4;
+    return unit_mem_eq(b, r->len - (size_t)(b - r->out), want, strlen(want));
+}
+
+/* Answered once, completely, with REQUEST_COMPLETE. */
+static bool
+complete(uint16_t id)
+{
+    rsp_t *r = cl.rsp[id];
+    return r && r->ends == 1 && r->pstatus == FCGI_REQUEST_COMPLETE;
+}
+
+/*
+ * True when the END_REQUEST of id has reached the client: decoded
+ * already, or waiting in the client's socket (peeked, not consumed).
+ */
+static bool
+client_has_end(uint16_t id)
+{
+    static uint8_t buf[CHUNK];
+    const uint8_t want[6] = { FCGI_VERSION_1, FCGI_END_REQUEST,
+                              (uint8_t)(id >> 8), (uint8_t)id, 0, 8 };
+
+    if (cl.rsp[id] && cl.rsp[id]->ends)
+        return true;
+    if (cl.fd < 0)
+        return false;
+    ssize_t n = recv(cl.fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    for (ssize_t i = 0; i + 6 <= n; i++)
+        if (memcmp(buf + i, want, sizeof(want)) == 0)
+            return true;
+    return false;
+}
+
+/* ---- running the loop ------------------------------------------------- */
+
+static void
+cap_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+    cl.capped = true;
+}
+
+/*
+ * Run the loop until done(arg) holds or secs passed.  Returns done(arg);
+ * without done, runs for secs.
+ */
+static bool
+run_until(bool (*done)(const void *), const void *arg, double secs)
+{
+    double until = mono() + secs;
+    cl.capped = false;
+    ev_now_update(cl.loop);
+    ev_timer_set(&cl.cap, secs, 0.);
+    ev_timer_start(cl.loop, &cl.cap);
+    while (!(done && done(arg)) && !cl.capped && mono() < until)
+        ev_run(cl.loop, EVRUN_ONCE);
+    ev_timer_stop(cl.loop, &cl.cap);
+    return done && done(arg);
+}
+
+static void
+run_for(double secs)
+{
+    run_until(NULL, NULL, secs);
+}
+
+/* arg: a 0-terminated array of request ids that must have ended. */
+static bool
+all_ended(const void *arg)
+{
+    for (const uint16_t *id = arg; *id; id++)
+        if (!cl.rsp[*id] || !cl.rsp[*id]->ends)
+            return false;
+    return true;
+}
+
+static bool
+ended(uint16_t id, double secs)
+{
+    uint16_t ids[2] = { id, 0 };
+    return run_until(all_ended, ids, secs);
+}
+
+static bool
+no_conn(const void *arg)
+{
+    (void)arg;
+    return evf_conn_count() == 0;
+}
+
+/* arg: an unsigned count of teardowns to wait for. */
+static bool
+td_reached(const void *arg)
+{
+    return g.td_runs >= *(const unsigned *)arg;
+}
+
+static bool
+none_in_flight(const void *arg)
+{
+    (void)arg;
+    return evf_stats.in_flight == 0;
+}
+
+static void
+nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    CU_ASSERT_FATAL(fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0);
+}
+
+/* Forget every response and the client's buffers. */
+static void
+client_reset(void)
+{
+    for (size_t i = 0; i < sizeof(cl.rsp) / sizeof(cl.rsp[0]); i++)
+        rsp_clear((uint16_t)i);
+    cl.in_len = cl.out_off = cl.out_len = 0;
+    cl.eof = false;
+    cl.unexpected = 0;
+}
+
+static void
+disconnect(void)
+{
+    if (cl.fd < 0)
+        return;
+    ev_io_stop(cl.loop, &cl.rio);
+    ev_io_stop(cl.loop, &cl.wio);
+    close(cl.fd);
+    cl.fd = -1;
+}
+
+/*
+ * The end of a test: close the client end, let the server see it and the
+ * requests end, and check nothing is left.
+ */
+static void
+finish_conn(void)
+{
+    evf_coro_stats_t st;
+
+    disconnect();
+    run_until(no_conn, NULL, 2.0);
+    run_until(none_in_flight, NULL, 2.0);
+    CU_ASSERT_EQUAL(evf_conn_count(), 0);
+    CU_ASSERT_EQUAL(evf_stats.in_flight, 0);
+    evf_coro_get_stats(&st);
+    CU_ASSERT_EQUAL(st.live, 0);
+    CU_ASSERT_EQUAL(cl.unexpected, 0);
+    client_reset();
+}
+
+/* The start of a test: a fresh connection, fresh records. */
+static void
+open_conn(void)
+{
+    int sv[2];
+
+    finish_conn();      /* after a test that stopped early */
+    memset(&g, 0, sizeof(g));
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    nonblock(sv[0]);
+    nonblock(sv[1]);
+    CU_ASSERT_FATAL(evf_conn_new(sv[1]) != NULL);
+    cl.fd = sv[0];
+    ev_io_init(&cl.rio, client_read, cl.fd, EV_READ);
+    ev_io_init(&cl.wio, client_write, cl.fd, EV_WRITE);
+    ev_io_start(cl.loop, &cl.rio);
+}
+
+/* Append an event to the trail (loop thread only). */
+static void
+note(const char *ev)
+{
+    size_t n = strlen(g.trail);
+    snprintf(g.trail + n, sizeof(g.trail) - n, "%s%s", n ? "," : "", ev);
+}
+
+static bool
+trail_is(const char *want)
+{
+    if (strcmp(g.trail, want) == 0)
+        return true;
+    fprintf(stderr, "\n    trail \"%s\", want \"%s\"\n", g.trail, want);
+    return false;
+}
+
+/* ---- dependencies ------------------------------------------------------- */
+
+static const evf_dep dep_a, dep_b, dep_a2, dep_b2, dep_d, dep_n, dep_m;
+static const evf_dep dep_sh, dep_t1, dep_t2;
+
+/* Order: C needs A and B; C2 needs A2 (slow) and B2 (fast). */
+static void *
+r_a(evf_req *r)
+{
+    (void)r;
+    note("A");
+    return (void *)"a";
+}
+
+static void *
+r_b(evf_req *r)
+{
+    (void)r;
+    note("B");
+    return (void *)"b";
+}
+
+static void *
+r_c(evf_req *r)
+{
+    const char *a = evf_depends(r, &dep_a);
+    const char *b = evf_depends(r, &dep_b);
+    note("C");
+    char *v = evf_alloc(r, 16);
+    snprintf(v, 16, "%s+%s", a ? a : "?", b ? b : "?");
+    return v;
+}
+
+static void *
+r_a2(evf_req *r)
+{
+    evf_sleep(r, 0.03);
+    note("A2");
+    return (void *)"a2";
+}
+
+static void *
+r_b2(evf_req *r)
+{
+    evf_sleep(r, 0.01);
+    note("B2");
+    return (void *)"b2";
+}
+
+static void *
+r_c2(evf_req *r)
+{
+    const char *a = evf_depends(r, &dep_a2);
+    const char *b = evf_depends(r, &dep_b2);
+    note("C2");
+    char *v = evf_alloc(r, 16);
+    snprintf(v, 16, "%s+%s", a ? a : "?", b ? b : "?");
+    return v;
+}
+
+static const evf_dep dep_a = { .name = "A", .resolve = r_a };
+static const evf_dep dep_b = { .name = "B", .resolve = r_b };
+static const evf_dep dep_c = {
+    .name = "C", .resolve = r_c, .deps = EVF_DEPS(&dep_a, &dep_b),
+};
+static const evf_dep dep_a2 = { .name = "A2", .resolve = r_a2 };
+static const evf_dep dep_b2 = { .name = "B2", .resolve = r_b2 };
+static const evf_dep dep_c2 = {
+    .name = "C2", .resolve = r_c2, .deps = EVF_DEPS(&dep_a2, &dep_b2),
+};
+
+/* Caching: D is needed by X, by Y and by the route. */
+static void *
+r_d(evf_req *r)
+{
+    int *v = evf_alloc(r, sizeof(*v));
+    *v = (int)++g.d_runs;
+    return v;
+}
+
+/* X and Y keep what they got from D in slot 0 and 1. */
+static void
+saw_d(evf_req *r, int slot)
+{
+    int *v = evf_depends(r, &dep_d);
+    g.d_ptr[slot] = (uintptr_t)v;
+    g.d_seen[slot] = v ? *v : -1;
+}
+
+static void *
+r_x(evf_req *r)
+{
+    saw_d(r, 0);
+    return (void *)"x";
+}
+
+static void *
+r_y(evf_req *r)
+{
+    saw_d(r, 1);
+    return (void *)"y";
+}
+
+static const evf_dep dep_d = { .name = "D", .resolve = r_d };
+static const evf_dep dep_x = {
+    .name = "X", .resolve = r_x, .deps = EVF_DEPS(&dep_d),
+};
+static const evf_dep dep_y = {
+    .name = "Y", .resolve = r_y, .deps = EVF_DEPS(&dep_d),
+};
+
+/*
+ * no_cache: N is declared by the route, XN and YN; XN and YN fetch it.
+ * Each fetch runs it afresh; the route's bare declaration runs nothing.
+ */
+static void *
+r_n(evf_req *r)
+{
+    (void)r;
+    g.n_runs++;
+    return &g.n_runs;
+}
+
+static const evf_dep dep_n = {
+    .name = "N", .resolve = r_n, .no_cache = true,
+};
+static void *
+r_fetch_n(evf_req *r)
+{
+    return evf_depends(r, &dep_n);
+}
+
+static const evf_dep dep_xn = {
+    .name = "XN", .resolve = r_fetch_n, .deps = EVF_DEPS(&dep_n),
+};
+static const evf_dep dep_yn = {
+    .name = "YN", .resolve = r_fetch_n, .deps = EVF_DEPS(&dep_n),
+};
+
+/* no_cache: M declared by XM, which then uses its value. */
+static void *
+r_m(evf_req *r)
+{
+    int *v = evf_alloc(r, sizeof(*v));
+    *v = (int)++g.m_runs;
+    if (g.m_runs == 1)
+        g.m_resolved = (uintptr_t)v;
+    return v;
+}
+
+static void *
+r_xm(evf_req *r)
+{
+    g.m_fetched = (uintptr_t)evf_depends(r, &dep_m);
+    return (void *)"xm";
+}
+
+static const evf_dep dep_m = {
+    .name = "M", .resolve = r_m, .no_cache = true,
+};
+static const evf_dep dep_xm = {
+    .name = "XM", .resolve = r_xm, .deps = EVF_DEPS(&dep_m),
+};
+
+/* Concurrency: S1 and S2 sleep 0.1 s each; SH is shared by two branches. */
+static void *
+r_s1(evf_req *r)
+{
+    evf_sleep(r, 0.1);
+    note("S1");
+    return (void *)"s1";
+}
+
+static void *
+r_s2(evf_req *r)
+{
+    evf_sleep(r, 0.1);
+    note("S2");
+    return (void *)"s2";
+}
+
+static void *
+r_sh(evf_req *r)
+{
+    g.sh_runs++;
+    evf_sleep(r, 0.1);
+    int *v = evf_alloc(r, sizeof(*v));
+    *v = 42;
+    return v;
+}
+
+static void
+branch(evf_req *r, int i)
+{
+    int *v = evf_depends(r, &dep_sh);
+    g.br[i] = (uintptr_t)v;
+    g.br_val[i] = v ? *v : -1;
+}
+
+static void *
+r_br1(evf_req *r)
+{
+    branch(r, 0);
+    return (void *)"br1";
+}
+
+static void *
+r_br2(evf_req *r)
+{
+    branch(r, 1);
+    return (void *)"br2";
+}
+
+static const evf_dep dep_s1 = { .name = "S1", .resolve = r_s1 };
+static const evf_dep dep_s2 = { .name = "S2", .resolve = r_s2 };
+static const evf_dep dep_sh = { .name = "SH", .resolve = r_sh };
+static const evf_dep dep_br1 = {
+    .name = "BR1", .resolve = r_br1, .deps = EVF_DEPS(&dep_sh),
+};
+static const evf_dep dep_br2 = {
+    .name = "BR2", .resolve = r_br2, .deps = EVF_DEPS(&dep_sh),
+};
+
+/* Teardowns: T1 and T2 hold heap memory that their teardown frees. */
+typedef struct resource {
+    char tag[8];
+} resource_t;
+
+static void
+td_release(evf_req *r, void *arg)
+{
+    resource_t *x = arg;
+    (void)r;
+    if (!pthread_equal(pthread_self(), cl.thread))
+        g.td_off_loop++;
+    else
+        note(x->tag);
+    if (client_has_end(g.id))
+        g.td_saw_end++;
+    g.td_in_flight = evf_stats.in_flight;
+    g.td_runs++;
+    free(x);
+}
+
+static resource_t *
+acquire(evf_req *r, const char *tag)
+{
+    resource_t *x = malloc(sizeof(*x));
+    if (!x)
+        evf_raise(r, 500, "out of memory");
+    snprintf(x->tag, sizeof(x->tag), "%s", tag);
+    if (evf_teardown(r, td_release, x) < 0) {
+        free(x);
+        evf_raise(r, 500, "no teardown");
+    }
+    return x;
+}
+
+static void *
+r_t1(evf_req *r)
+{
+    resource_t *x = acquire(r, "td1");
+    note("T1");
+    return x;
+}
+
+static void *
+r_t2(evf_req *r)
+{
+    resource_t *x = acquire(r, "td2");
+    note("T2");
+    return x;
+}
+
+static const evf_dep dep_t1 = { .name = "T1", .resolve = r_t1 };
+static const evf_dep dep_t2 = { .name = "T2", .resolve = r_t2 };
+
+/* A dependency that never finishes in time. */
+static void *
+r_slow(evf_req *r)
+{
+    note("SLOW");
+    evf_sleep(r, 5.0);
+    note("SLOW-late");
+    return (void *)"slow";
+}
+
+static const evf_dep dep_slow = { .name = "SLOW", .resolve = r_slow };
+
+/* Authentication that fails, on the loop and on a pool thread. */
+static void *
+r_auth(evf_req *r)
+{
+    evf_sleep(r, 0.01);
+    evf_raise(r, 401, "Not authenticated");
+    note("AUTH-after-raise");
+    return NULL;
+}
+
+static void *
+r_bauth(evf_req *r)
+{
+    atomic_fetch_add(&g.blk_runs, 1);
+    evf_raise(r, 401, "Not authenticated");
+    return NULL;
+}
+
+static const evf_dep dep_auth = { .name = "AUTH", .resolve = r_auth };
+static const evf_dep dep_bauth = {
+    .name = "BAUTH", .resolve = r_bauth, .blocking = true,
+};
+static const evf_dep dep_c3 = {
+    .name = "C3", .resolve = r_a, .deps = EVF_DEPS(&dep_t1, &dep_auth),
+};
+
+/* Run-time dependency: not declared by its route. */
+static void *
+r_rt(evf_req *r)
+{
+    g.rt_runs++;
+    evf_sleep(r, 0.02);
+    return evf_strdup(r, "rt");
+}
+
+static const evf_dep dep_rt = { .name = "RT", .resolve = r_rt };
+
+/* Blocking dependencies (pool thread): where they run; one that is slow. */
+static void *
+r_blk(evf_req *r)
+{
+    (void)r;
+    g.blk_thread = pthread_self();
+    g.blk_on_pool = evf_pool_on_thread();
+    atomic_fetch_add(&g.blk_runs, 1);
+    return (void *)"blk";
+}
+
+static void
+blk_td(evf_req *r, void *arg)
+{
+    (void)r;
+    atomic_fetch_add(&g.blk_td_runs, 1);
+    free(arg);
+}
+
+static void *
+r_blk_slow(evf_req *r)
+{
+    void *mem = malloc(64);
+    if (evf_teardown(r, blk_td, mem) < 0)
+        free(mem);
+    usleep(150 * 1000);
+    atomic_fetch_add(&g.blk_runs, 1);
+    return mem;
+}
+
+static const evf_dep dep_blk = {
+    .name = "BLK", .resolve = r_blk, .blocking = true,
+};
+static const evf_dep dep_blk_slow = {
+    .name = "BLKSLOW", .resolve = r_blk_slow, .blocking = true,
+};
+
+/*
+ * The fastapi#3205 shape: a blocking dependency takes a connection from a
+ * pool of DB_CONNS (waiting, as a DB pool does, when none is free) and a
+ * teardown gives it back; the route blocks too.  The wait is bounded so
+ * that a deadlock fails the test instead of hanging it.
+ */
+static void
+db_release(evf_req *r, void *arg)
+{
+    (void)r, (void)arg;
+    pthread_mutex_lock(&db.lock);
+    if (!pthread_equal(pthread_self(), cl.thread))
+        db.release_off_loop++;
+    db.free++;
+    db.released++;
+    pthread_cond_signal(&db.cond);
+    pthread_mutex_unlock(&db.lock);
+}
+
+static void *
+r_db(evf_req *r)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 3;
+    pthread_mutex_lock(&db.lock);
+    if (db.free == 0)
+        db.waits++;
+    int rc = 0;
+    while (db.free == 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&db.cond, &db.lock, &until);
+    if (db.free == 0) {
+        db.timeouts++;
+        pthread_mutex_unlock(&db.lock);
+        evf_raise(r, 503, "no DB connection");
+    }
+    db.free--;
+    db.acquired++;
+    if (DB_CONNS - db.free > db.held_max)
+        db.held_max = DB_CONNS - db.free;
+    pthread_mutex_unlock(&db.lock);
+    evf_teardown(r, db_release, NULL);
+    return (void *)"conn";
+}
+
+static const evf_dep dep_db = {
+    .name = "DB", .resolve = r_db, .blocking = true,
+};
+
+/* App-wide dependency of the second app. */
+static void *
+r_app(evf_req *r)
+{
+    g.app_runs++;
+    evf_sleep(r, 0.1);
+    note("APP");
+    return (void *)"app";
+}
+
+static const evf_dep dep_app = { .name = "APP", .resolve = r_app };
+
+/* A cycle: cyc_a -> cyc_b -> cyc_a. */
+static const evf_dep cyc_a;
+static const evf_dep cyc_b = { .name = "cyc_b", .deps = EVF_DEPS(&cyc_a) };
+static const evf_dep cyc_a = { .name = "cyc_a", .deps = EVF_DEPS(&cyc_b) };
+
+/* ---- handlers ----------------------------------------------------------- */
+
+static void
+h_order(evf_req *r)
+{
+    const char *c = evf_depends(r, &dep_c);
+    g.h_runs++;
+    note("h");
+    evf_text(r, 200, c ? c : "?");
+}
+
+static void
+h_order2(evf_req *r)
+{
+    const char *c = evf_depends(r, &dep_c2);
+    g.h_runs++;
+    note("h");
+    evf_text(r, 200, c ? c : "?");
+}
+
+static void
+h_cache(evf_req *r)
+{
+    saw_d(r, 2);
+    g.h_runs++;
+    evf_json_printf(r, 200, "%d", g.d_seen[2]);
+}
+
+static void
+h_plain(evf_req *r)
+{
+    g.h_runs++;
+    note("h");
+    evf_text(r, 200, "ok");
+}
+
+static void
+h_shared(evf_req *r)
+{
+    g.h_runs++;
+    evf_json_printf(r, 200, "[%d,%d]", g.br_val[0], g.br_val[1]);
+}
+
+static void
+h_raise(evf_req *r)
+{
+    g.h_runs++;
+    note("h");
+    evf_raise(r, 500, "boom");
+    note("h-after-raise");
+}
+
+static void
+h_sleep(evf_req *r)
+{
+    g.h_runs++;
+    note("h");
+    evf_sleep(r, 5.0);
+    note("h-late");
+    evf_text(r, 200, "late");
+}
+
+static void
+h_app(evf_req *r)
+{
+    const char *v = evf_depends(r, &dep_app);
+    g.h_runs++;
+    note("h");
+    evf_text(r, 200, v ? v : "?");
+}
+
+static void
+h_rt(evf_req *r)
+{
+    void *v1 = evf_depends(r, &dep_rt);
+    void *v2 = evf_depends(r, &dep_rt);
+    g.rt_ptr[0] = (uintptr_t)v1;
+    g.rt_ptr[1] = (uintptr_t)v2;
+    saw_d(r, 2);        /* declared: resolved before, not again */
+    g.h_runs++;
+    evf_text(r, 200, v1 ? v1 : "?");
+}
+
+static void
+bg_task(evf_req *r, void *arg)
+{
+    (void)arg;
+    evf_sleep(r, 0.05);
+    resource_t *x = evf_depends(r, &dep_t1);
+    g.bg_dep_ok = x && strcmp(x->tag, "td1") == 0;
+    note("bg");
+    g.bg_t = mono();
+    g.bg_in_flight = evf_stats.in_flight;
+    g.bg_done = true;
+}
+
+static void
+h_bg(evf_req *r)
+{
+    g.h_runs++;
+    note("h");
+    CU_ASSERT_EQUAL(evf_background(r, bg_task, NULL), 0);
+    evf_text(r, 200, "ok");
+}
+
+/* Registers a background task, then sleeps (to be aborted) or raises. */
+static void
+h_bg_abort(evf_req *r)
+{
+    g.h_runs++;
+    note("h");
+    evf_background(r, bg_task, NULL);
+    evf_sleep(r, 5.0);
+    evf_text(r, 200, "late");
+}
+
+static void
+h_bg_raise(evf_req *r)
+{
+    g.h_runs++;
+    note("h");
+    evf_background(r, bg_task, NULL);
+    evf_raise(r, 403, "Forbidden");
+}
+
+static void
+h_blk(evf_req *r)
+{
+    const char *v = evf_depends(r, &dep_blk);
+    g.h_runs++;
+    evf_text(r, 200, v ? v : "?");
+}
+
+/* Blocking route: hold the DB connection a little while (pool thread). */
+static void
+h_db(evf_req *r)
+{
+    usleep(20 * 1000);
+    evf_text(r, 200, "db");
+}
+
+static const evf_route routes[] = {
+    EVF_GET("/order", h_order, .deps = EVF_DEPS(&dep_c)),
+    EVF_GET("/order2", h_order2, .deps = EVF_DEPS(&dep_c2)),
+    EVF_GET("/cache", h_cache, .deps = EVF_DEPS(&dep_x, &dep_y, &dep_d)),
+    EVF_GET("/nocache", h_plain,
+            .deps = EVF_DEPS(&dep_xn, &dep_yn, &dep_n)),
+    EVF_GET("/nocache-value", h_plain, .deps = EVF_DEPS(&dep_xm)),
+    EVF_GET("/conc", h_plain, .deps = EVF_DEPS(&dep_s1, &dep_s2)),
+    EVF_GET("/shared", h_shared, .deps = EVF_DEPS(&dep_br1, &dep_br2)),
+    EVF_GET("/td", h_plain, .deps = EVF_DEPS(&dep_t1, &dep_t2)),
+    EVF_GET("/td-raise", h_raise, .deps = EVF_DEPS(&dep_t1)),
+    EVF_GET("/td-sleep", h_sleep, .deps = EVF_DEPS(&dep_t1, &dep_t2)),
+    EVF_GET("/td-slowdep", h_plain, .deps = EVF_DEPS(&dep_t1, &dep_slow)),
+    EVF_GET("/auth", h_plain,
+            .deps = EVF_DEPS(&dep_t1, &dep_slow, &dep_auth)),
+    EVF_GET("/auth-sub", h_plain, .deps = EVF_DEPS(&dep_c3)),
+    EVF_GET("/auth-blocking", h_plain,
+            .deps = EVF_DEPS(&dep_t1, &dep_bauth)),
+    EVF_GET("/auth-blocking-only", h_plain, .deps = EVF_DEPS(&dep_bauth)),
+    EVF_GET("/rt", h_rt, .deps = EVF_DEPS(&dep_d)),
+    EVF_GET("/bg", h_bg, .deps = EVF_DEPS(&dep_t1)),
+    EVF_GET("/bg-abort", h_bg_abort, .deps = EVF_DEPS(&dep_t1)),
+    EVF_GET("/bg-raise", h_bg_raise, .deps = EVF_DEPS(&dep_t1)),
+    EVF_GET("/blk", h_blk, .deps = EVF_DEPS(&dep_blk)),
+    EVF_GET("/blk-slow", h_plain, .deps = EVF_DEPS(&dep_blk_slow)),
+    EVF_GET("/db", h_db, .deps = EVF_DEPS(&dep_db), .blocking = true),
+    EVF_END
+};
+
+static const evf_app app = {
+    .abi = EVF_ABI_VERSION,
+    .name = "deps",
+    .routes = routes,
+};
+
+/* Every route of this one needs APP. */
+static const evf_route wide_routes[] = {
+    EVF_GET("/wide/a", h_app),
+    EVF_GET("/wide/b", h_app, .deps = EVF_DEPS(&dep_s1)),
+    EVF_END
+};
+
+static const evf_app wide_app = {
+    .abi = EVF_ABI_VERSION,
+    .name = "wide",
+    .routes = wide_routes,
+    .deps = EVF_DEPS(&dep_app),
+};
+
+/* Refused at load: its second route has a cycle. */
+static const evf_route cyc_routes[] = {
+    EVF_GET("/cyc/ok", h_plain),
+    EVF_GET("/cyc/bad", h_plain, .deps = EVF_DEPS(&dep_a, &cyc_a)),
+    EVF_END
+};
+
+static const evf_app cyc_app = {
+    .abi = EVF_ABI_VERSION,
+    .name = "cyc",
+    .routes = cyc_routes,
+};
+
+/* ---- tests -------------------------------------------------------------- */
+
+/* Sub-dependencies before their dependant, all before the handler. */
+static void
+test_order(void)
+{
+    open_conn();
+    send_get(1, "/order");
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    CU_ASSERT(complete(1));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_TRUE(body_is(1, "a+b"));
+    CU_ASSERT_TRUE(trail_is("A,B,C,h"));
+
+    /* A2 is slower than B2: C2 still waits for both. */
+    g.trail[0] = '\0';
+    send_get(2, "/order2");
+    CU_ASSERT_TRUE(ended(2, 2.0));
+    CU_ASSERT_EQUAL(status_of(2), 200);
+    CU_ASSERT_TRUE(body_is(2, "a2+b2"));
+    CU_ASSERT_TRUE(trail_is("B2,A2,C2,h"));
+    CU_ASSERT_EQUAL(g.h_runs, 2);
+    finish_conn();
+}
+
+/* D, needed by X, by Y and by the route, runs once per request. */
+static void
+test_cache(void)
+{
+    open_conn();
+    send_get(1, "/cache");
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    CU_ASSERT(complete(1));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_TRUE(body_is(1, "1"));
+    CU_ASSERT_EQUAL(g.d_runs, 1);
+    CU_ASSERT(g.d_seen[0] == 1 && g.d_seen[1] == 1 && g.d_seen[2] == 1);
+    CU_ASSERT(g.d_ptr[0] && g.d_ptr[0] == g.d_ptr[1] &&
+              g.d_ptr[1] == g.d_ptr[2]);
+
+    /* The cache is the request's: the next one runs D again. */
+    send_get(2, "/cache");
+    CU_ASSERT_TRUE(ended(2, 2.0));
+    CU_ASSERT_EQUAL(status_of(2), 200);
+    CU_ASSERT_TRUE(body_is(2, "2"));
+    CU_ASSERT_EQUAL(g.d_runs, 2);
+    CU_ASSERT(g.d_seen[0] == 2 && g.d_seen[1] == 2 && g.d_seen[2] == 2);
+
+    /* no_cache: N runs once for each of its two fetches, per request. */
+    send_get(3, "/nocache");
+    CU_ASSERT_TRUE(ended(3, 2.0));
+    CU_ASSERT_EQUAL(status_of(3), 200);
+    CU_ASSERT_EQUAL(g.n_runs, 2);
+    send_get(4, "/nocache");
+    CU_ASSERT_TRUE(ended(4, 2.0));
+    CU_ASSERT_EQUAL(status_of(4), 200);
+    CU_ASSERT_EQUAL(g.n_runs, 4);
+    finish_conn();
+}
+
+/*
+ * no_cache, as FastAPI's use_cache=False: XM declares M and uses its
+ * value, so M runs once for XM, and the value XM gets is that run's.
+ */
+static void
+test_no_cache_value(void)
+{
+    open_conn();
+    send_get(1, "/nocache-value");
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_EQUAL(g.m_runs, 1);
+    CU_ASSERT(g.m_fetched && g.m_fetched == g.m_resolved);
+    if (g.m_runs != 1)
+        fprintf(stderr, "\n    M ran %u times for one use\n", g.m_runs);
+    finish_conn();
+}
+
+/* Independent dependencies overlap; a shared one runs once for both. */
+static void
+test_concurrency(void)
+{
+    open_conn();
+    double t0 = mono();
+    send_get(1, "/conc");
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    double took = cl.rsp[1] ? cl.rsp[1]->t_end - t0 : 9;
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_TRUE(trail_is("S1,S2,h"));
+    CU_ASSERT(took >= 0.09 && took < 0.17);
+    if (took < 0.09 || took >= 0.17)
+        fprintf(stderr, "\n    two 0.1 s dependencies took %.3f s\n", took);
+
+    t0 = mono();
+    send_get(2, "/shared");
+    CU_ASSERT_TRUE(ended(2, 2.0));
+    took = cl.rsp[2] ? cl.rsp[2]->t_end - t0 : 9;
+    CU_ASSERT_EQUAL(status_of(2), 200);
+    CU_ASSERT_TRUE(body_is(2, "[42,42]"));
+    CU_ASSERT_EQUAL(g.sh_runs, 1);
+    CU_ASSERT(g.br[0] && g.br[0] == g.br[1]);
+    CU_ASSERT(took >= 0.09 && took < 0.17);
+    finish_conn();
+}
+
+/* Teardowns run after the answer went out, newest first. */
+static void
+test_teardown(void)
+{
+    open_conn();
+    g.id = 1;
+    send_get(1, "/td");
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    CU_ASSERT(complete(1));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_TRUE(trail_is("T1,T2,h,td2,td1"));
+    CU_ASSERT_EQUAL(g.td_runs, 2);
+    CU_ASSERT_EQUAL(g.td_saw_end, 2);   /* END_REQUEST was sent before */
+    CU_ASSERT_EQUAL(g.td_off_loop, 0);
+
+    /* The handler raises: the 500 goes out, then the teardown runs. */
+    g.trail[0] = '\0';
+    g.td_runs = g.td_saw_end = 0;
+    g.id = 2;
+    send_get(2, "/td-raise");
+    CU_ASSERT_TRUE(ended(2, 2.0));
+    CU_ASSERT(complete(2));
+    CU_ASSERT_EQUAL(status_of(2), 500);
+    CU_ASSERT_TRUE(body_is(2, "{\"detail\":\"boom\"}"));
+    CU_ASSERT_TRUE(trail_is("T1,h,td1"));
+    CU_ASSERT_EQUAL(g.td_runs, 1);
+    CU_ASSERT_EQUAL(g.td_saw_end, 1);
+
+    /* FCGI_ABORT_REQUEST while the handler sleeps. */
+    g.trail[0] = '\0';
+    g.td_runs = g.td_saw_end = 0;
+    g.id = 3;
+    send_get(3, "/td-sleep");
+    run_for(0.05);
+    CU_ASSERT_TRUE(trail_is("T1,T2,h"));
+    send_abort(3);
+    CU_ASSERT_TRUE(ended(3, 1.0));
+    CU_ASSERT(complete(3));
+    CU_ASSERT(cl.rsp[3] && cl.rsp[3]->len == 0);
+    CU_ASSERT_TRUE(trail_is("T1,T2,h,td2,td1"));
+    CU_ASSERT_EQUAL(g.td_runs, 2);
+    finish_conn();
+}
+
+/* The client leaves while the handler, or a dependency, still sleeps. */
+static void
+test_teardown_on_close(void)
+{
+    unsigned two = 2, one = 1;
+
+    open_conn();
+    uint64_t aborted = evf_stats.aborted;
+    send_get(1, "/td-sleep");
+    run_for(0.05);
+    CU_ASSERT_TRUE(trail_is("T1,T2,h"));
+    CU_ASSERT_EQUAL(g.td_runs, 0);
+    disconnect();
+    CU_ASSERT_TRUE(run_until(td_reached, &two, 1.0));
+    CU_ASSERT_TRUE(trail_is("T1,T2,h,td2,td1"));
+    CU_ASSERT_EQUAL(evf_stats.aborted, aborted + 1);
+    CU_ASSERT_EQUAL(evf_stats.in_flight, 0);
+    finish_conn();
+
+    /* T1 resolved, SLOW still sleeping: T1's teardown runs all the same. */
+    open_conn();
+    send_get(1, "/td-slowdep");
+    run_for(0.05);
+    CU_ASSERT_TRUE(trail_is("T1,SLOW"));
+    disconnect();
+    CU_ASSERT_TRUE(run_until(td_reached, &one, 1.0));
+    run_for(0.02);
+    CU_ASSERT_TRUE(trail_is("T1,SLOW,td1"));
+    CU_ASSERT_EQUAL(g.h_runs, 0);
+    finish_conn();
+}
+
+/* A dependency raising 401 answers it; the handler never runs. */
+static void
+test_raise_in_dep(void)
+{
+    open_conn();
+    double t0 = mono();
+    g.id = 1;
+    send_get(1, "/auth");
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    CU_ASSERT(complete(1));
+    CU_ASSERT(cl.rsp[1] && cl.rsp[1]->t_end - t0 < 0.5);
+    CU_ASSERT_EQUAL(status_of(1), 401);
+    CU_ASSERT_TRUE(body_is(1, "{\"detail\":\"Not authenticated\"}"));
+    CU_ASSERT_EQUAL(g.h_runs, 0);
+    /* T1 resolved before AUTH raised: its teardown ran, after the 401;
+     * SLOW was cancelled, AUTH did not go on after raising. */
+    CU_ASSERT_TRUE(trail_is("T1,SLOW,td1"));
+    CU_ASSERT_EQUAL(g.td_saw_end, 1);
+
+    /* Raised below a dependency: the dependant does not run either. */
+    g.trail[0] = '\0';
+    g.td_runs = g.td_saw_end = 0;
+    g.id = 2;
+    send_get(2, "/auth-sub");
+    CU_ASSERT_TRUE(ended(2, 2.0));
+    CU_ASSERT_EQUAL(status_of(2), 401);
+    CU_ASSERT_TRUE(body_is(2, "{\"detail\":\"Not authenticated\"}"));
+    CU_ASSERT_EQUAL(g.h_runs, 0);
+    CU_ASSERT_TRUE(trail_is("T1,td1"));
+    finish_conn();
+}
+
+/* The same from a blocking dependency, raising on its pool thread. */
+static void
+test_raise_in_blocking_dep(void)
+{
+    open_conn();
+    g.id = 1;
+    send_get(1, "/auth-blocking");
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    CU_ASSERT(complete(1));
+    CU_ASSERT_EQUAL(status_of(1), 401);
+    CU_ASSERT_TRUE(body_is(1, "{\"detail\":\"Not authenticated\"}"));
+    CU_ASSERT_EQUAL(atomic_load(&g.blk_runs), 1);
+    CU_ASSERT_EQUAL(g.h_runs, 0);
+    CU_ASSERT_TRUE(trail_is("T1,td1"));
+
+    /* The route's only dependency: resolved on the request's main task,
+     * which must end there too. */
+    g.trail[0] = '\0';
+    send_get(2, "/auth-blocking-only");
+    CU_ASSERT_TRUE(ended(2, 2.0));
+    CU_ASSERT(complete(2));
+    CU_ASSERT_EQUAL(status_of(2), 401);
+    CU_ASSERT_TRUE(body_is(2, "{\"detail\":\"Not authenticated\"}"));
+    CU_ASSERT_EQUAL(atomic_load(&g.blk_runs), 2);
+    CU_ASSERT_EQUAL(g.h_runs, 0);
+    CU_ASSERT_TRUE(trail_is(""));
+    finish_conn();
+}
+
+/* Captured stderr of evf_app_register(cyc_app). */
+static int
+register_quietly(const evf_app *a, char *log, size_t len)
+{
+    FILE *tmp = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    CU_ASSERT_FATAL(tmp != NULL && saved >= 0);
+    fflush(stderr);
+    dup2(fileno(tmp), STDERR_FILENO);
+    int rc = evf_app_register(a, "cyc.so");
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    size_t n = fread(log, 1, len - 1, tmp);
+    log[n] = '\0';
+    fclose(tmp);
+    return rc;
+}
+
+/* A cycle is refused at load, by name; the router is left as it was. */
+static void
+test_cycle(void)
+{
+    char log[2048];
+    uint16_t ids[] = { 1, 2, 3, 0 };
+
+    CU_ASSERT_EQUAL(register_quietly(&cyc_app, log, sizeof(log)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "cyc_a -> cyc_b -> cyc_a"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "GET /cyc/bad"));
+    if (!strstr(log, "cyc_a -> cyc_b -> cyc_a"))
+        fprintf(stderr, "\n    log: %s\n", log);
+
+    open_conn();
+    send_get(1, "/cyc/ok");         /* the refused app left nothing */
+    send_get(2, "/order");          /* the loaded ones work as before */
+    send_get(3, "/wide/a");
+    CU_ASSERT_TRUE(run_until(all_ended, ids, 2.0));
+    CU_ASSERT_EQUAL(status_of(1), 404);
+    CU_ASSERT_EQUAL(status_of(2), 200);
+    CU_ASSERT_TRUE(body_is(2, "a+b"));
+    CU_ASSERT_EQUAL(status_of(3), 200);
+    CU_ASSERT_TRUE(body_is(3, "app"));
+    finish_conn();
+
+    /* A dependency shared by two branches (a diamond) is no cycle; the
+     * check names the path it found. */
+    char msg[256];
+    CU_ASSERT_EQUAL(evf_deps_find_cycle(routes[2].deps, NULL, msg,
+                                        sizeof(msg)), 0);
+    CU_ASSERT_EQUAL(evf_deps_find_cycle(NULL, EVF_DEPS(&cyc_b), msg,
+                                        sizeof(msg)), -1);
+    CU_ASSERT_STRING_EQUAL(msg, "cyc_b -> cyc_a -> cyc_b");
+}
+
+/* The app's own dependencies run for each of its routes, and only its. */
+static void
+test_app_deps(void)
+{
+    open_conn();
+    send_get(1, "/wide/a");
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_TRUE(body_is(1, "app"));
+    CU_ASSERT_EQUAL(g.app_runs, 1);
+    CU_ASSERT_TRUE(trail_is("APP,h"));
+
+    /* With a route dependency too: both 0.1 s sleeps overlap. */
+    g.trail[0] = '\0';
+    double t0 = mono();
+    send_get(2, "/wide/b");
+    CU_ASSERT_TRUE(ended(2, 2.0));
+    double took = cl.rsp[2] ? cl.rsp[2]->t_end - t0 : 9;
+    CU_ASSERT_EQUAL(status_of(2), 200);
+    CU_ASSERT_EQUAL(g.app_runs, 2);
+    CU_ASSERT(strcmp(g.trail, "APP,S1,h") == 0 ||
+              strcmp(g.trail, "S1,APP,h") == 0);
+    CU_ASSERT(took < 0.17);
+
+    /* Another app's route does not get it. */
+    send_get(3, "/order");
+    CU_ASSERT_TRUE(ended(3, 2.0));
+    CU_ASSERT_EQUAL(status_of(3), 200);
+    CU_ASSERT_EQUAL(g.app_runs, 2);
+    finish_conn();
+}
+
+/* evf_depends() on an undeclared dependency resolves it once, awaiting. */
+static void
+test_runtime_depends(void)
+{
+    open_conn();
+    send_get(1, "/rt");
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_TRUE(body_is(1, "rt"));
+    CU_ASSERT_EQUAL(g.rt_runs, 1);
+    CU_ASSERT(g.rt_ptr[0] && g.rt_ptr[0] == g.rt_ptr[1]);
+    CU_ASSERT_EQUAL(g.d_runs, 1);       /* declared: not run again */
+    CU_ASSERT_EQUAL(g.d_seen[2], 1);
+
+    send_get(2, "/rt");
+    CU_ASSERT_TRUE(ended(2, 2.0));
+    CU_ASSERT_EQUAL(g.rt_runs, 2);      /* per request */
+    finish_conn();
+}
+
+/*
+ * A background task runs after the answer, with the request's values
+ * still valid; teardowns run after it; in_flight counts the request until
+ * then.
+ */
+static void
+test_background(void)
+{
+    unsigned one = 1;
+
+    open_conn();
+    g.id = 1;
+    send_get(1, "/bg");
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    CU_ASSERT(complete(1));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_TRUE(body_is(1, "ok"));
+    CU_ASSERT_FALSE(g.bg_done);
+    CU_ASSERT_EQUAL(g.td_runs, 0);
+    CU_ASSERT_EQUAL(evf_stats.in_flight, 1);
+
+    CU_ASSERT_TRUE(run_until(td_reached, &one, 1.0));
+    CU_ASSERT_TRUE(g.bg_done);
+    CU_ASSERT_TRUE(g.bg_dep_ok);
+    CU_ASSERT_TRUE(trail_is("T1,h,bg,td1"));
+    CU_ASSERT(cl.rsp[1] && g.bg_t - cl.rsp[1]->t_end >= 0.04);
+    CU_ASSERT_EQUAL(g.bg_in_flight, 1);
+    CU_ASSERT_EQUAL(g.td_in_flight, 1);     /* counted until released */
+    CU_ASSERT_EQUAL(evf_stats.in_flight, 0);
+    CU_ASSERT_EQUAL(g.td_saw_end, 1);
+
+    /* Aborted before the answer: the background task never runs. */
+    g.trail[0] = '\0';
+    g.td_runs = 0;
+    g.bg_done = false;
+    send_get(2, "/bg-abort");
+    run_for(0.03);
+    send_abort(2);
+    CU_ASSERT_TRUE(ended(2, 1.0));
+    CU_ASSERT_TRUE(run_until(td_reached, &one, 1.0));
+    run_for(0.1);
+    CU_ASSERT_FALSE(g.bg_done);
+    CU_ASSERT_TRUE(trail_is("T1,h,td1"));
+    CU_ASSERT_EQUAL(evf_stats.in_flight, 0);
+
+    /* The handler raised: no background task either (as in FastAPI). */
+    g.trail[0] = '\0';
+    g.td_runs = 0;
+    send_get(3, "/bg-raise");
+    CU_ASSERT_TRUE(ended(3, 1.0));
+    CU_ASSERT_EQUAL(status_of(3), 403);
+    run_for(0.1);
+    CU_ASSERT_FALSE(g.bg_done);
+    CU_ASSERT_TRUE(trail_is("T1,h,td1"));
+    CU_ASSERT_EQUAL(evf_stats.in_flight, 0);
+    finish_conn();
+}
+
+/* A blocking dependency resolves on a pool thread. */
+static void
+test_blocking_dep(void)
+{
+    open_conn();
+    send_get(1, "/blk");
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    CU_ASSERT(complete(1));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_TRUE(body_is(1, "blk"));
+    CU_ASSERT_EQUAL(atomic_load(&g.blk_runs), 1);
+    CU_ASSERT_FALSE(pthread_equal(g.blk_thread, cl.thread));
+    CU_ASSERT_TRUE(g.blk_on_pool);
+    CU_ASSERT_EQUAL(g.h_runs, 1);
+
+    /* Cancelled while its pool thread still runs: its teardown (made on
+     * the pool thread) runs once the thread is done with it. */
+    send_get(2, "/blk-slow");
+    run_for(0.03);
+    disconnect();
+    CU_ASSERT_TRUE(run_until(no_conn, NULL, 1.0));
+    CU_ASSERT_EQUAL(atomic_load(&g.blk_td_runs), 0);
+    CU_ASSERT_TRUE(run_until(none_in_flight, NULL, 2.0));
+    CU_ASSERT_EQUAL(atomic_load(&g.blk_runs), 2);
+    CU_ASSERT_EQUAL(atomic_load(&g.blk_td_runs), 1);
+    CU_ASSERT_EQUAL(g.h_runs, 1);
+    finish_conn();
+}
+
+/*
+ * fastapi#3205: DB_CLIENTS (= threads + 1) blocking requests whose
+ * blocking dependency holds one of DB_CONNS (= threads) connections until
+ * its teardown.  Teardowns run on the loop, so the request waiting for a
+ * connection gets one as soon as another request is done.
+ */
+static void
+test_pool_deadlock(void)
+{
+    uint16_t ids[DB_CLIENTS + 1];
+
+    pthread_mutex_lock(&db.lock);
+    db.free = DB_CONNS;
+    db.held_max = db.waits = db.acquired = db.released = db.timeouts = 0;
+    db.release_off_loop = 0;
+    pthread_mutex_unlock(&db.lock);
+    open_conn();
+    double t0 = mono();
+    for (unsigned i = 0; i < DB_CLIENTS; i++) {
+        ids[i] = (uint16_t)(i + 1);
+        send_get(ids[i], "/db");
+    }
+    ids[DB_CLIENTS] = 0;
+    CU_ASSERT_TRUE(run_until(all_ended, ids, 5.0));
+    double took = mono() - t0;
+    unsigned ok = 0;
+    for (unsigned i = 0; i < DB_CLIENTS; i++)
+        if (complete(ids[i]) && status_of(ids[i]) == 200 &&
+            body_is(ids[i], "db"))
+            ok++;
+    CU_ASSERT_EQUAL(ok, DB_CLIENTS);
+    CU_ASSERT(took < 3.0);
+    run_for(0.01);
+    pthread_mutex_lock(&db.lock);
+    CU_ASSERT_EQUAL(db.timeouts, 0);
+    CU_ASSERT_EQUAL(db.acquired, DB_CLIENTS);
+    CU_ASSERT_EQUAL(db.released, DB_CLIENTS);
+    CU_ASSERT_EQUAL(db.free, DB_CONNS);
+    CU_ASSERT_EQUAL(db.held_max, DB_CONNS);
+    CU_ASSERT(db.waits >= 1);       /* one pool thread did block on it */
+    CU_ASSERT_EQUAL(db.release_off_loop, 0);
+    pthread_mutex_unlock(&db.lock);
+    finish_conn();
+}
+
+/* ---- suite -------------------------------------------------------------- */
+
+static int
+init(void)
+{
+    cl.fd = -1;
+    cl.thread = pthread_self();
+    cl.loop = ev_loop_new(EVFLAG_AUTO);
+    if (!cl.loop)
+        return -1;
+    evf__loop_set(cl.loop);
+    evf_log_set_level(EVF_LOG_LVL_WARN);
+    evf_settings.max_reqs_per_conn = 1024;
+    evf_settings.request_deadline = 0;
+    ev_init(&cl.cap, cap_cb);
+    if (evf_pool_start(cl.loop, POOL_THREADS, 64) < 0)
+        return -1;
+    if (evf_app_register(&app, "deps") < 0 ||
+        evf_app_register(&wide_app, "wide") < 0)
+        return -1;
+    return 0;
+}
+
+static int
+cleanup(void)
+{
+    disconnect();
+    evf_conn_close_all();
+    evf_pool_stop();
+    evf_apps_free();
+    evf_coro_pool_destroy();
+    client_reset();
+    free(cl.in);
+    free(cl.out);
+    evf__loop_set(NULL);
+    ev_loop_destroy(cl.loop);
+    return 0;
+}
+
+static CU_TestInfo tests[] = {
+    { "sub-dependencies first, handler last", test_order },
+    { "cached once per request; no_cache per use", test_cache },
+    { "no_cache: the declared run's value is used", test_no_cache_value },
+    { "independent deps overlap; shared runs once", test_concurrency },
+    { "teardowns after the answer, reversed", test_teardown },
+    { "teardowns when the client leaves", test_teardown_on_close },
+    { "a dependency raising 401", test_raise_in_dep },
+    { "a blocking dependency raising 401", test_raise_in_blocking_dep },
+    { "a cycle is refused at load", test_cycle },
+    { "app-wide dependencies", test_app_deps },
+    { "evf_depends at run time", test_runtime_depends },
+    { "background tasks, then teardowns", test_background },
+    { "a blocking dependency runs on the pool", test_blocking_dep },
+    { "no pool deadlock (fastapi#3205)", test_pool_deadlock },
+    CU_TEST_INFO_NULL,
+};
+
+int
+main(void)
+{
+    CU_SuiteInfo suites[] = {
+        { .pName = "deps", .pInitFunc = init, .pCleanupFunc = cleanup,
+          .pTests = tests },
+        CU_SUITE_INFO_NULL,
+    };
+    return unit_run(suites);
+}
