@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "deps.h"
@@ -192,8 +193,14 @@ evf_app_register(const evf_app *app, const char *origin)
 }
 
 int
-evf_app_load(const char *path)
+evf_app_load(const char *path, const char *expect)
 {
+    /* A bare file name means the file here, not a library search. */
+    char local[4096];
+    if (!strchr(path, '/') && access(path, F_OK) == 0) {
+        snprintf(local, sizeof(local), "./%s", path);
+        path = local;
+    }
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         evf_log_error("cannot load app %s: %s", path, dlerror());
@@ -203,6 +210,13 @@ evf_app_load(const char *path)
     if (!app) {
         evf_log_error("%s is not an evfcgi app: it exports no '%s' (define "
                       "one with EVF_APP())", path, EVF_APP_SYMBOL);
+        dlclose(dl);
+        return -1;
+    }
+    if (expect && (!app->name || strcmp(app->name, expect) != 0)) {
+        evf_log_error("%s: section [app %s] loads an app named '%s': name "
+                      "the section after the app, so its options reach it",
+                      path, expect, app->name ? app->name : "(none)");
         dlclose(dl);
         return -1;
     }

@@ -23,8 +23,11 @@ typedef struct evf_route_entry {
 
 /* Add an app (loaded or built in).  0, or -1 after logging why. */
 int evf_app_register(const evf_app *app, const char *origin);
-/* dlopen path and register its evf_app_entry.  0, or -1 after logging. */
-int evf_app_load(const char *path);
+/*
+ * dlopen path and register its evf_app_entry, which must be named expect
+ * (unless NULL).  0, or -1 after logging.
+ */
+int evf_app_load(const char *path, const char *expect);
 /* Set an option for the app named app ("key", "value"). */
 int evf_app_set_option(const char *app, const char *key, const char *value);
 

@@ -771,6 +771,7 @@ read_config(int argc, char **argv, evf_config_t *conf, bool *test)
 
     optind = 0;
     opterr = 1;
+    bool cli_listen = false;
     while ((c = getopt_long(argc, argv, "c:l:a:o:w:T:m:b:p:tdVh", longopts,
                             NULL)) != -1) {
         const char *dname = NULL;
@@ -778,6 +779,13 @@ read_config(int argc, char **argv, evf_config_t *conf, bool *test)
         case 'c':
             continue;
         case 'l':
+            /* The command line's addresses replace the file's. */
+            if (!cli_listen) {
+                for (size_t i = 0; i < conf->nlisten; i++)
+                    evf_free(conf->listen[i]);
+                conf->nlisten = 0;
+                cli_listen = true;
+            }
             dname = "listen";
             break;
         case 'a':
@@ -872,7 +880,7 @@ load_everything(int argc, char **argv, const evf_app *builtin,
     if (builtin && evf_app_register(builtin, "built-in") < 0)
         goto fail;
     for (size_t i = 0; i < conf->napps; i++)
-        if (evf_app_load(conf->apps[i].path) < 0)
+        if (evf_app_load(conf->apps[i].path, conf->apps[i].name) < 0)
             goto fail;
     if (!evf_apps_router()) {
         evf_log_error("no app to serve: load one with -a APP.so or an "
@@ -925,6 +933,41 @@ evf_main(int argc, char **argv, const evf_app *builtin)
         goto fail;
     }
     if (test) {
+        /* What can be checked without binding or changing anything. */
+        for (size_t i = 0; i < conf.nlisten; i++)
+            if (evf_listen_check(conf.listen[i], err, sizeof(err)) < 0) {
+                evf_log_error("listen: %s", err);
+                goto fail;
+            }
+        const char *users[] = { conf.user, conf.listen_owner };
+        for (size_t i = 0; i < 2; i++)
+            if (users[i] && !getpwnam(users[i])) {
+                evf_log_error("user %s: no such user", users[i]);
+                goto fail;
+            }
+        const char *groups[] = { conf.group, conf.listen_group };
+        for (size_t i = 0; i < 2; i++)
+            if (groups[i] && !getgrnam(groups[i])) {
+                evf_log_error("group %s: no such group", groups[i]);
+                goto fail;
+            }
+        const char *files[] = { conf.log, conf.access_log };
+        for (size_t i = 0; i < 2; i++) {
+            const char *f = files[i];
+            if (!f || !strcmp(f, "off") || !strcmp(f, "stderr") ||
+                !strcmp(f, "syslog"))
+                continue;
+            char dir[1024];
+            snprintf(dir, sizeof(dir), "%s", f);
+            char *slash = strrchr(dir, '/');
+            if (slash)
+                *(slash == dir ? slash + 1 : slash) = '\0';
+            if (access(slash ? dir : ".", W_OK) < 0) {
+                evf_log_error("%s: cannot write in %s: %s", f,
+                              slash ? dir : ".", strerror(errno));
+                goto fail;
+            }
+        }
         printf("evfcgid: configuration and apps are valid\n");
         evf_config_free(&conf);
         evf_apps_free();

@@ -7,6 +7,7 @@
 #include <ev.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -94,6 +95,55 @@ listen_unix(const char *path, int backlog, unsigned mode, char *err,
         return -1;
     }
     return fd;
+}
+
+int
+evf_listen_check(const char *addr, char *err, size_t errlen)
+{
+    if (strncmp(addr, "unix:", 5) == 0) {
+        struct sockaddr_un sun;
+        if (!addr[5] || strlen(addr + 5) >= sizeof(sun.sun_path)) {
+            snprintf(err, errlen, "bad unix socket path in '%s'", addr);
+            return -1;
+        }
+        return 0;
+    }
+    char host[256];
+    const char *port;
+    if (addr[0] == '[') {
+        const char *end = strchr(addr, ']');
+        if (!end || end[1] != ':' || (size_t)(end - addr - 1) >= sizeof(host))
+            goto bad;
+        memcpy(host, addr + 1, (size_t)(end - addr - 1));
+        host[end - addr - 1] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(addr, ':');
+        if (!colon || (size_t)(colon - addr) >= sizeof(host))
+            goto bad;
+        memcpy(host, addr, (size_t)(colon - addr));
+        host[colon - addr] = '\0';
+        port = colon + 1;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (end == port || *end || p < 0 || p > 65535)
+        goto bad;
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV },
+                    *res;
+    const char *h = host[0] && strcmp(host, "*") ? host : NULL;
+    int gai = getaddrinfo(h, port, &hints, &res);
+    if (gai) {
+        snprintf(err, errlen, "address '%s': %s", addr, gai_strerror(gai));
+        return -1;
+    }
+    freeaddrinfo(res);
+    return 0;
+bad:
+    snprintf(err, errlen, "bad address '%s' (want HOST:PORT, [V6]:PORT or "
+             "unix:/path)", addr);
+    return -1;
 }
 
 int

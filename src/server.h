@@ -19,6 +19,9 @@
 int evf_listen(const char *addr, int backlog, unsigned mode, char *err,
                size_t errlen);
 
+/* Check addr's form and that its host resolves, without binding. */
+int evf_listen_check(const char *addr, char *err, size_t errlen);
+
 /* True when fd 0 is a listening socket (as spawn-fcgi hands it over). */
 bool evf_listen_inherited(void);
 
