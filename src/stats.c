@@ -55,12 +55,13 @@ evf_stats_use_slot(unsigned i, unsigned generation)
     evf__statsp = &table[i];
 }
 
-void
-evf_stats_retire_slot(unsigned i)
+/*
+ * Add s's counters to t.  Gauges (connections, requests and jobs in flight)
+ * only when gauges is set: a retired worker's are gone with it.
+ */
+static void
+add(evf_stats_t *t, const evf_stats_t *s, bool gauges)
 {
-    if (!table || i == 0 || i >= nslots)
-        return;
-    evf_stats_t *t = &table[0], *s = &table[i];
     t->accepted_conn += s->accepted_conn;
     t->requests += s->requests;
     for (int k = 0; k < 6; k++)
@@ -78,7 +79,24 @@ evf_stats_retire_slot(unsigned i)
     t->pool_completed += s->pool_completed;
     if (s->pool_wait_max > t->pool_wait_max)
         t->pool_wait_max = s->pool_wait_max;
-    memset(s, 0, sizeof(*s));
+    if (!gauges)
+        return;
+    t->active_conn += s->active_conn;
+    t->in_flight += s->in_flight;
+    t->pool_threads += s->pool_threads;
+    t->pool_busy += s->pool_busy;
+    t->pool_queued += s->pool_queued;
+    for (int k = 0; k < EVF_STATS_MAX_ROUTES; k++)
+        t->route_in_flight[k] += s->route_in_flight[k];
+}
+
+void
+evf_stats_retire_slot(unsigned i)
+{
+    if (!table || i == 0 || i >= nslots)
+        return;
+    add(&table[0], &table[i], false);
+    memset(&table[i], 0, sizeof(table[i]));
 }
 
 static ev_check wake;
@@ -174,30 +192,7 @@ sum(evf_stats_t *t, unsigned *live)
             continue;
         if (s->pid)
             (*live)++;
-        t->accepted_conn += s->accepted_conn;
-        t->active_conn += s->active_conn;
-        t->requests += s->requests;
-        for (int k = 0; k < 6; k++)
-            t->by_class[k] += s->by_class[k];
-        t->aborted += s->aborted;
-        t->in_flight += s->in_flight;
-        t->protocol_errors += s->protocol_errors;
-        t->rejected_overload += s->rejected_overload;
-        t->handler_no_answer += s->handler_no_answer;
-        t->slow_callbacks += s->slow_callbacks;
-        for (int k = 0; k < 32; k++)
-            t->lag_hist[k] += s->lag_hist[k];
-        if (s->lag_max > t->lag_max)
-            t->lag_max = s->lag_max;
-        t->pool_threads += s->pool_threads;
-        t->pool_busy += s->pool_busy;
-        t->pool_queued += s->pool_queued;
-        t->pool_rejected += s->pool_rejected;
-        t->pool_completed += s->pool_completed;
-        if (s->pool_wait_max > t->pool_wait_max)
-            t->pool_wait_max = s->pool_wait_max;
-        for (int k = 0; k < EVF_STATS_MAX_ROUTES; k++)
-            t->route_in_flight[k] += s->route_in_flight[k];
+        add(t, s, true);
     }
 }
 
