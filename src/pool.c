@@ -193,8 +193,11 @@ int
 evf_pool_submit(evf_job_t *j)
 {
     pthread_mutex_lock(&p.todo_lock);
-    if (!p.running || p.stopping || p.nqueued >= p.queue_max ||
-        !p.nthreads) {
+    /* queue_max bounds the jobs that wait: the ones idle threads are
+     * about to take do not count. */
+    unsigned idle = p.nthreads - p.busy;
+    if (!p.running || p.stopping || !p.nthreads ||
+        p.nqueued >= p.queue_max + idle) {
         p.rejected++;
         publish();
         pthread_mutex_unlock(&p.todo_lock);
@@ -211,6 +214,38 @@ evf_pool_submit(evf_job_t *j)
     publish();
     pthread_cond_signal(&p.todo_cond);
     pthread_mutex_unlock(&p.todo_lock);
+    return 0;
+}
+
+int
+evf_pool_cancel(evf_job_t *j)
+{
+    pthread_mutex_lock(&p.todo_lock);
+    evf_job_t **pp = &p.todo_head, *prev = NULL;
+    while (*pp && *pp != j) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp) {
+        pthread_mutex_unlock(&p.todo_lock);
+        return -1;      /* running or done already */
+    }
+    *pp = j->next;
+    if (p.todo_tail == j)
+        p.todo_tail = prev;
+    p.nqueued--;
+    publish();
+    pthread_mutex_unlock(&p.todo_lock);
+
+    pthread_mutex_lock(&p.done_lock);
+    j->next = NULL;
+    if (p.done_tail)
+        p.done_tail->next = j;
+    else
+        p.done_head = j;
+    p.done_tail = j;
+    pthread_mutex_unlock(&p.done_lock);
+    ev_async_send(p.loop, &p.async);
     return 0;
 }
 

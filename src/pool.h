@@ -46,6 +46,13 @@ int evf_pool_start(struct ev_loop *loop, unsigned threads,
 /* Queue j (loop thread).  0, or -EBUSY when the queue is full. */
 int evf_pool_submit(evf_job_t *j);
 
+/*
+ * Take j off the queue if no thread has started it: its work() will not
+ * run, its done() still will (later, from the loop).  0, or -1 when it is
+ * already running or done.
+ */
+int evf_pool_cancel(evf_job_t *j);
+
 /* True on a pool thread. */
 bool evf_pool_on_thread(void);
 

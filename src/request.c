@@ -103,6 +103,7 @@ struct task {
     bool in_pool;           /* awaiting evf_to_thread */
     bool background;        /* an evf_background task */
     bool orphaned;          /* dropped while in_pool: the job frees it */
+    struct pool_job *job;   /* while in_pool */
 };
 
 #define ARENA0 1024
@@ -183,6 +184,7 @@ static void end_detached(evf_req *r);
 static void start_background(evf_req *r);
 struct pool_job;
 static evf_req *pool_job_req(struct pool_job *pj);
+static evf_job_t *pool_job_of(struct pool_job *pj);
 static void pool_job_raise(struct pool_job *pj, int status,
                            const char *detail);
 
@@ -786,6 +788,7 @@ task_drop(task_t *t)
      * its stack): the stack is freed when the job is done. */
     if (t->in_pool) {
         t->orphaned = true;
+        evf_pool_cancel(pool_job_of(t->job));   /* if it has not started */
         return;
     }
     evf_coro_free(t->coro);
@@ -1276,6 +1279,12 @@ struct pool_job {
 };
 typedef struct pool_job pool_job_t;
 
+static evf_job_t *
+pool_job_of(pool_job_t *pj)
+{
+    return &pj->job;
+}
+
 static evf_req *
 pool_job_req(pool_job_t *pj)
 {
@@ -1298,6 +1307,8 @@ job_work(evf_job_t *j)
 {
     pool_job_t *pj = container_of(j, pool_job_t, job);
     jmp_buf target;
+    if (atomic_load(&pj->req->cancelled))
+        return;     /* nobody waits for it any more */
     pool_current = pj;
     if (setjmp(target) == 0) {
         raise_target = &target;
@@ -1358,6 +1369,7 @@ pool_await(evf_req *r, task_t *t, bool handler, void (*fn)(void *),
     };
     r->jobs++;
     t->in_pool = true;
+    t->job = pj;
     r->on_pool = handler;
     if (evf_pool_submit(&pj->job) < 0) {
         r->jobs--;

@@ -625,3 +625,111 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 trap 'exit 141' PIPE
+
+# ---------------------------------------------------------------------------
+# Apache httpd with mod_proxy_fcgi (tests/integration/test_apache.sh)
+#
+# Knobs: APACHE (default: /usr/sbin/apache2, else apache2 or httpd on PATH),
+# APACHE_MODULES (default /usr/lib/apache2/modules), APACHE_USER (the user
+# the children run as when we are root; default www-data, else nobody).
+
+# need_apache: set APACHE and APACHE_MODULES, or skip the test (77) when
+# there is no Apache httpd with mod_proxy_fcgi.
+need_apache() {
+    local c
+    if [[ -z ${APACHE:-} ]]; then
+        for c in /usr/sbin/apache2 apache2 httpd; do
+            if command -v "$c" >/dev/null 2>&1; then APACHE=$(command -v "$c"); break; fi
+        done
+    fi
+    : "${APACHE_MODULES:=/usr/lib/apache2/modules}"
+    if [[ -z ${APACHE:-} ]] || ! command -v "$APACHE" >/dev/null 2>&1; then
+        log "SKIP: Apache httpd not found (set APACHE=path/to/apache2)"
+        exit 77
+    fi
+    for c in mpm_event authz_core proxy proxy_fcgi; do
+        if [[ ! -r $APACHE_MODULES/mod_$c.so ]]; then
+            log "SKIP: $APACHE_MODULES/mod_$c.so not found (set APACHE_MODULES)"
+            exit 77
+        fi
+    done
+}
+
+# _apache_user: print "USER GROUP" for Apache's User/Group directives. As
+# root, Apache refuses to serve as root: an unprivileged user. Otherwise
+# the current user (Apache then ignores the directives).
+_apache_user() {
+    local u
+    if [[ $(id -u) == 0 ]]; then
+        u=${APACHE_USER:-}
+        if [[ -z $u ]]; then
+            if id www-data >/dev/null 2>&1; then u=www-data; else u=nobody; fi
+        fi
+    else
+        u=$(id -un)
+    fi
+    printf '%s %s\n' "$u" "$(id -gn "$u")"
+}
+
+# apache_sock_path NAME: a unix socket path that Apache's children (another
+# user, when we run as root) can connect to: in a 0755 directory under the
+# socket directory, which becomes 0711 (others may pass, not list). The
+# daemon must create the socket with mode 0666 (evfcgid -m 0666).
+apache_sock_path() {
+    local d=$_sock_dir/public
+    mkdir -p "$d"
+    chmod 0711 "$_sock_dir"
+    chmod 0755 "$d"
+    printf '%s/%s\n' "$d" "$1"
+}
+
+_apache_n=0
+
+# start_apache TEMPLATE BACKEND: start Apache httpd in front of BACKEND (the
+# ProxyPass target: fcgi://HOST:PORT/ or unix:/path|fcgi://localhost/) on a
+# free port, in the foreground (-DFOREGROUND), with all its files in its own
+# directory under $tmp. Stopping the parent (stop_pid, SIGTERM) stops its
+# children; stop_pid kills and reports any left over.
+# Sets APACHE_PID, APACHE_PORT, APACHE_DIR, APACHE_ERROR_LOG.
+start_apache() {
+    local template=$1 backend=$2 attempt rc user group
+    read -r user group < <(_apache_user)
+    _apache_n=$((_apache_n + 1))
+    APACHE_DIR=$tmp/apache.$_apache_n
+    APACHE_ERROR_LOG=$APACHE_DIR/error.log
+    mkdir -p "$APACHE_DIR"
+    if [[ $(id -u) == 0 ]]; then
+        # The children ($user) open the mutex files in APACHE_DIR.
+        chmod 0711 "$tmp"
+        chmod 0755 "$APACHE_DIR"
+    fi
+    for attempt in 1 2 3 4 5; do
+        APACHE_PORT=$(free_port)
+        sed -e "s|@PORT@|$(_subst_escape "$APACHE_PORT")|g" \
+            -e "s|@DIR@|$(_subst_escape "$APACHE_DIR")|g" \
+            -e "s|@MODULES@|$(_subst_escape "$APACHE_MODULES")|g" \
+            -e "s|@BACKEND@|$(_subst_escape "$backend")|g" \
+            -e "s|@USER@|$(_subst_escape "$user")|g" \
+            -e "s|@GROUP@|$(_subst_escape "$group")|g" \
+            "$template" >"$APACHE_DIR/httpd.conf"
+        if grep -n '@[A-Z_]*@' "$APACHE_DIR/httpd.conf" >&2; then
+            fail "start_apache: unsubstituted @VARS@ left in $APACHE_DIR/httpd.conf (from $template)"
+        fi
+        spawn_bg apache "apache#$_apache_n" "$APACHE_DIR/stderr.log" \
+            "$APACHE" -f "$APACHE_DIR/httpd.conf" -DFOREGROUND
+        APACHE_PID=$LAST_PID
+        rc=0
+        wait_listening "$APACHE_PID" "127.0.0.1:$APACHE_PORT" || rc=$?
+        ((rc == 0)) && return 0
+        if ((rc == 1)) && grep -q 'Address already in use' "$APACHE_DIR/stderr.log" "$APACHE_ERROR_LOG" 2>/dev/null; then
+            stop_pid "$APACHE_PID"
+            mv "$APACHE_ERROR_LOG" "$APACHE_ERROR_LOG.bind-retry-$attempt" 2>/dev/null || true
+            log "port $APACHE_PORT was taken; retrying"
+            continue
+        fi
+        break
+    done
+    dump_log "$APACHE_DIR/stderr.log"
+    dump_log "$APACHE_ERROR_LOG"
+    fail "Apache did not come up on 127.0.0.1:$APACHE_PORT (config $APACHE_DIR/httpd.conf)"
+}
