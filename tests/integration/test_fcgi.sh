@@ -86,3 +86,17 @@ start_evfcgid -l "unix:$sock" -a "$DEMO_APP" --max-conns 500 --max-reqs 2000
 check_eq "unix socket mode is 0660 by default" "660" \
     "$(stat -c %a "$sock")"
 run_suite "unix:$sock" unix
+
+# allowed_clients (and libfcgi's FCGI_WEB_SERVER_ADDRS): a TCP client not in
+# the list is closed at once, with one log line; one in it is served.
+start_evfcgid_tcp -a "$DEMO_APP" --allowed-clients 192.0.2.7
+out=$(client request "127.0.0.1:$EVFCGID_PORT" GET /hello 2>&1 || true)
+check_true "a client not in allowed_clients is not served" \
+    test -n "$out" -a "${out#*Status: 200}" = "$out"
+check_true "... and the refusal is logged" \
+    grep -q 'connection from 127.0.0.1 refused: not in allowed_clients' \
+    "$EVFCGID_LOG"
+FCGI_WEB_SERVER_ADDRS=192.0.2.7,127.0.0.1 start_evfcgid_tcp -a "$DEMO_APP"
+out=$(client request "127.0.0.1:$EVFCGID_PORT" GET /hello)
+check_match "FCGI_WEB_SERVER_ADDRS listing the client: served" \
+    '\{"message":"hello"\}$' "$out"

@@ -3,12 +3,12 @@
  *
  * As in test_request, a real libev loop serves a real connection: one end
  * of a socketpair is adopted with evf_conn_new() and the test plays the
- * web server on the other, writing FastCGI records by hand and decoding
- * STDOUT and END_REQUEST per request id.  The routes below declare
- * dependencies (evf_dep); what the dependencies, teardowns, handlers and
- * background tasks did is written to a trail ("A,B,C,h") and to counters,
- * and the tests check both.  The thread pool runs (4 threads) for blocking
- * dependencies and routes.
+ * web server on the other (fcgi_peer.h), writing FastCGI records by hand
+ * and decoding STDOUT and END_REQUEST per request id.  The routes below
+ * declare dependencies (evf_dep); what the dependencies, teardowns,
+ * handlers and background tasks did is written to a trail ("A,B,C,h") and
+ * to counters, and the tests check both.  The thread pool runs (4 threads)
+ * for blocking dependencies and routes.
  *
  * Covered: sub-dependencies resolve before their dependant and all before
  * the handler; one run per request for a cached dependency, one per use
@@ -33,7 +33,6 @@
 #include <errno.h>
 #include <ev.h>
 #include <fastcgi.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -49,6 +48,7 @@
 #include "coro.h"
 #include "deps.h"
 #include "evfcgi.h"
+#include "fcgi_peer.h"
 #include "log.h"
 #include "loop.h"
 #include "pool.h"
@@ -56,38 +56,9 @@
 #include "stats.h"
 #include "unit.h"
 
-#define CHUNK (64 * 1024)
 #define POOL_THREADS 4
 #define DB_CONNS POOL_THREADS   /* "connections" of the fake DB pool */
 #define DB_CLIENTS (POOL_THREADS + 1)
-
-/* ---- the client: records out, records in ------------------------------ */
-
-/* What came back for one request id. */
-typedef struct rsp {
-    char *out;          /* STDOUT bytes, NUL-terminated */
-    size_t len, cap;
-    bool out_end;       /* the empty STDOUT record arrived */
-    unsigned ends;      /* END_REQUEST records */
-    int pstatus;        /* protocolStatus of the last one */
-    double t_end;       /* when it arrived (mono()) */
-} rsp_t;
-
-static struct {
-    struct ev_loop *loop;
-    pthread_t thread;       /* the loop's */
-    int fd;                 /* client end; -1 when closed */
-    ev_io rio, wio;
-    ev_timer cap;           /* bounds each run of the loop */
-    bool capped;
-    uint8_t *in;            /* bytes read, not yet decoded */
-    size_t in_len, in_cap;
-    uint8_t *out;           /* records not yet sent */
-    size_t out_off, out_len, out_cap;
-    bool eof;
-    unsigned unexpected;    /* records we did not expect */
-    rsp_t *rsp[256];
-} cl;
 
 /* What the dependencies, handlers, teardowns and tasks saw and did. */
 static struct {
@@ -132,257 +103,11 @@ static struct {
     .cond = PTHREAD_COND_INITIALIZER,
 };
 
-static double
-mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Grow *p to hold need bytes (the test aborts when out of memory). */
-static void *
-reserve(void *p, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return p;
-    size_t n = *cap ? *cap : 4096;
-    while (n < need)
-        n *= 2;
-    p = realloc(p, n);
-    if (!p) {
-        fprintf(stderr, "test_deps: out of memory\n");
-        abort();
-    }
-    *cap = n;
-    return p;
-}
-
-static rsp_t *
-rsp_get(uint16_t id)
-{
-    if (id >= sizeof(cl.rsp) / sizeof(cl.rsp[0])) {
-        cl.unexpected++;
-        return NULL;
-    }
-    if (!cl.rsp[id]) {
-        cl.rsp[id] = calloc(1, sizeof(rsp_t));
-        if (!cl.rsp[id])
-            abort();
-        cl.rsp[id]->pstatus = -1;
-    }
-    return cl.rsp[id];
-}
-
+/* open_conn: fresh records. */
 static void
-rsp_clear(uint16_t id)
+fresh_state(void)
 {
-    if (cl.rsp[id]) {
-        free(cl.rsp[id]->out);
-        free(cl.rsp[id]);
-        cl.rsp[id] = NULL;
-    }
-}
-
-/* One record from the server. */
-static void
-record(uint8_t type, uint16_t id, const uint8_t *p, size_t len)
-{
-    rsp_t *r = rsp_get(id);
-
-    if (!r)
-        return;
-    switch (type) {
-    case FCGI_STDOUT:
-        if (r->ends || r->out_end) {
-            cl.unexpected++;    /* output after the end of the stream */
-            return;
-        }
-        if (len == 0) {
-            r->out_end = true;
-            return;
-        }
-        r->out = reserve(r->out, &r->cap, r->len + len + 1);
-        memcpy(r->out + r->len, p, len);
-        r->len += len;
-        r->out[r->len] = '\0';
-        return;
-    case FCGI_END_REQUEST:
-        r->ends++;
-        r->pstatus = len == 8 ? p[4] : -1;
-        r->t_end = mono();
-        return;
-    default:
-        cl.unexpected++;
-        return;
-    }
-}
-
-/* Decode every complete record of the input. */
-static void
-decode(void)
-{
-    size_t off = 0;
-
-    while (cl.in_len - off >= FCGI_HEADER_LEN) {
-        const uint8_t *h = cl.in + off;
-        size_t clen = (size_t)h[4] << 8 | h[5];
-        size_t total = FCGI_HEADER_LEN + clen + h[6];
-        if (cl.in_len - off < total)
-            break;
-        if (h[0] != FCGI_VERSION_1)
-            cl.unexpected++;
-        record(h[1], (uint16_t)(h[2] << 8 | h[3]), h + FCGI_HEADER_LEN,
-               clen);
-        off += total;
-    }
-    memmove(cl.in, cl.in + off, cl.in_len - off);
-    cl.in_len -= off;
-}
-
-static void
-client_read(struct ev_loop *loop, ev_io *w, int revents)
-{
-    (void)revents;
-    for (;;) {
-        cl.in = reserve(cl.in, &cl.in_cap, cl.in_len + CHUNK);
-        ssize_t n = recv(cl.fd, cl.in + cl.in_len, CHUNK, 0);
-        if (n > 0) {
-            cl.in_len += (size_t)n;
-            decode();
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        cl.eof = true;      /* end of file (or reset) */
-        ev_io_stop(loop, w);
-        return;
-    }
-}
-
-static void
-client_flush(void)
-{
-    while (cl.out_off < cl.out_len) {
-        ssize_t n = send(cl.fd, cl.out + cl.out_off, cl.out_len - cl.out_off,
-                         MSG_NOSIGNAL);
-        if (n > 0) {
-            cl.out_off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!ev_is_active(&cl.wio))
-                ev_io_start(cl.loop, &cl.wio);
-            return;
-        }
-        CU_FAIL("the client could not write");
-        break;
-    }
-    cl.out_off = cl.out_len = 0;
-    ev_io_stop(cl.loop, &cl.wio);
-}
-
-static void
-client_write(struct ev_loop *loop, ev_io *w, int revents)
-{
-    (void)loop, (void)w, (void)revents;
-    client_flush();
-}
-
-/* Queue one record, padded to a multiple of 8 bytes. */
-static void
-put_record(uint8_t type, uint16_t id, const void *data, size_t len)
-{
-    size_t pad = (8 - len % 8) % 8;
-    uint8_t h[FCGI_HEADER_LEN] = {
-        FCGI_VERSION_1, type, (uint8_t)(id >> 8), (uint8_t)id,
-        (uint8_t)(len >> 8), (uint8_t)len, (uint8_t)pad, 0
-    };
-    CU_ASSERT_FATAL(len <= 0xffff);
-    cl.out = reserve(cl.out, &cl.out_cap,
-                     cl.out_len + sizeof(h) + len + pad);
-    memcpy(cl.out + cl.out_len, h, sizeof(h));
-    cl.out_len += sizeof(h);
-    if (len)
-        memcpy(cl.out + cl.out_len, data, len);
-    cl.out_len += len;
-    memset(cl.out + cl.out_len, 0, pad);
-    cl.out_len += pad;
-}
-
-/* Append the pair name=value (both shorter than 128 bytes) at p. */
-static size_t
-put_pair(uint8_t *p, const char *name, const char *value)
-{
-    size_t nl = strlen(name), vl = strlen(value);
-    CU_ASSERT_FATAL(nl < 128 && vl < 128);
-    p[0] = (uint8_t)nl;
-    p[1] = (uint8_t)vl;
-    memcpy(p + 2, name, nl);
-    memcpy(p + 2 + nl, value, vl);
-    return 2 + nl + vl;
-}
-
-/* A GET with FCGI_KEEP_CONN: BEGIN, PARAMS, end of PARAMS, end of STDIN. */
-static void
-send_get(uint16_t id, const char *uri)
-{
-    uint8_t begin[8] = { 0, FCGI_RESPONDER, FCGI_KEEP_CONN, 0, 0, 0, 0, 0 };
-    uint8_t params[512];
-    size_t n = 0;
-    const char *q = strchr(uri, '?');
-
-    put_record(FCGI_BEGIN_REQUEST, id, begin, sizeof(begin));
-    n += put_pair(params + n, "REQUEST_METHOD", "GET");
-    n += put_pair(params + n, "REQUEST_URI", uri);
-    n += put_pair(params + n, "QUERY_STRING", q ? q + 1 : "");
-    put_record(FCGI_PARAMS, id, params, n);
-    put_record(FCGI_PARAMS, id, NULL, 0);
-    put_record(FCGI_STDIN, id, NULL, 0);
-    client_flush();
-}
-
-static void
-send_abort(uint16_t id)
-{
-    put_record(FCGI_ABORT_REQUEST, id, NULL, 0);
-    client_flush();
-}
-
-/* The status of the CGI response head, or -1. */
-static int
-status_of(uint16_t id)
-{
-    int st;
-    rsp_t *r = cl.rsp[id];
-    if (!r || !r->out || sscanf(r->out, "Status: %d ", &st) != 1)
-        return -1;
-    return st;
-}
-
-static bool
-body_is(uint16_t id, const char *want)
-{
-    rsp_t *r = cl.rsp[id];
-    const char *b = r && r->out ? strstr(r->out, "\r\n\r\n") : NULL;
-    if (!b) {
-        fprintf(stderr, "\n    request %u: no response body\n", id);
-        return false;
-    }
-    b += 4;
-    return unit_mem_eq(b, r->len - (size_t)(b - r->out), want, strlen(want));
-}
-
-/* Answered once, completely, with REQUEST_COMPLETE. */
-static bool
-complete(uint16_t id)
-{
-    rsp_t *r = cl.rsp[id];
-    return r && r->ends == 1 && r->pstatus == FCGI_REQUEST_COMPLETE;
+    memset(&g, 0, sizeof(g));
 }
 
 /*
@@ -392,7 +117,7 @@ complete(uint16_t id)
 static bool
 client_has_end(uint16_t id)
 {
-    static uint8_t buf[CHUNK];
+    static uint8_t buf[PEER_CHUNK];
     const uint8_t want[6] = { FCGI_VERSION_1, FCGI_END_REQUEST,
                               (uint8_t)(id >> 8), (uint8_t)id, 0, 8 };
 
@@ -407,142 +132,11 @@ client_has_end(uint16_t id)
     return false;
 }
 
-/* ---- running the loop ------------------------------------------------- */
-
-static void
-cap_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop, (void)w, (void)revents;
-    cl.capped = true;
-}
-
-/*
- * Run the loop until done(arg) holds or secs passed.  Returns done(arg);
- * without done, runs for secs.
- */
-static bool
-run_until(bool (*done)(const void *), const void *arg, double secs)
-{
-    double until = mono() + secs;
-    cl.capped = false;
-    ev_now_update(cl.loop);
-    ev_timer_set(&cl.cap, secs, 0.);
-    ev_timer_start(cl.loop, &cl.cap);
-    while (!(done && done(arg)) && !cl.capped && mono() < until)
-        ev_run(cl.loop, EVRUN_ONCE);
-    ev_timer_stop(cl.loop, &cl.cap);
-    return done && done(arg);
-}
-
-static void
-run_for(double secs)
-{
-    run_until(NULL, NULL, secs);
-}
-
-/* arg: a 0-terminated array of request ids that must have ended. */
-static bool
-all_ended(const void *arg)
-{
-    for (const uint16_t *id = arg; *id; id++)
-        if (!cl.rsp[*id] || !cl.rsp[*id]->ends)
-            return false;
-    return true;
-}
-
-static bool
-ended(uint16_t id, double secs)
-{
-    uint16_t ids[2] = { id, 0 };
-    return run_until(all_ended, ids, secs);
-}
-
-static bool
-no_conn(const void *arg)
-{
-    (void)arg;
-    return evf_conn_count() == 0;
-}
-
 /* arg: an unsigned count of teardowns to wait for. */
 static bool
 td_reached(const void *arg)
 {
     return g.td_runs >= *(const unsigned *)arg;
-}
-
-static bool
-none_in_flight(const void *arg)
-{
-    (void)arg;
-    return evf_stats.in_flight == 0;
-}
-
-static void
-nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    CU_ASSERT_FATAL(fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0);
-}
-
-/* Forget every response and the client's buffers. */
-static void
-client_reset(void)
-{
-    for (size_t i = 0; i < sizeof(cl.rsp) / sizeof(cl.rsp[0]); i++)
-        rsp_clear((uint16_t)i);
-    cl.in_len = cl.out_off = cl.out_len = 0;
-    cl.eof = false;
-    cl.unexpected = 0;
-}
-
-static void
-disconnect(void)
-{
-    if (cl.fd < 0)
-        return;
-    ev_io_stop(cl.loop, &cl.rio);
-    ev_io_stop(cl.loop, &cl.wio);
-    close(cl.fd);
-    cl.fd = -1;
-}
-
-/*
- * The end of a test: close the client end, let the server see it and the
- * requests end, and check nothing is left.
- */
-static void
-finish_conn(void)
-{
-    evf_coro_stats_t st;
-
-    disconnect();
-    run_until(no_conn, NULL, 2.0);
-    run_until(none_in_flight, NULL, 2.0);
-    CU_ASSERT_EQUAL(evf_conn_count(), 0);
-    CU_ASSERT_EQUAL(evf_stats.in_flight, 0);
-    evf_coro_get_stats(&st);
-    CU_ASSERT_EQUAL(st.live, 0);
-    CU_ASSERT_EQUAL(cl.unexpected, 0);
-    client_reset();
-}
-
-/* The start of a test: a fresh connection, fresh records. */
-static void
-open_conn(void)
-{
-    int sv[2];
-
-    finish_conn();      /* after a test that stopped early */
-    memset(&g, 0, sizeof(g));
-    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-    nonblock(sv[0]);
-    nonblock(sv[1]);
-    CU_ASSERT_FATAL(evf_conn_new(sv[1]) != NULL);
-    cl.fd = sv[0];
-    ev_io_init(&cl.rio, client_read, cl.fd, EV_READ);
-    ev_io_init(&cl.wio, client_write, cl.fd, EV_WRITE);
-    ev_io_start(cl.loop, &cl.rio);
 }
 
 /* Append an event to the trail (loop thread only). */
@@ -1680,16 +1274,13 @@ test_pool_deadlock(void)
 static int
 init(void)
 {
-    cl.fd = -1;
-    cl.thread = pthread_self();
-    cl.loop = ev_loop_new(EVFLAG_AUTO);
-    if (!cl.loop)
+    if (peer_init() < 0)
         return -1;
-    evf__loop_set(cl.loop);
+    cl.short_pairs = true;
+    cl.on_open = fresh_state;
     evf_log_set_level(EVF_LOG_LVL_WARN);
     evf_settings.max_reqs_per_conn = 1024;
     evf_settings.request_deadline = 0;
-    ev_init(&cl.cap, cap_cb);
     if (evf_pool_start(cl.loop, POOL_THREADS, 64) < 0)
         return -1;
     if (evf_app_register(&app, "deps") < 0 ||
@@ -1706,11 +1297,7 @@ cleanup(void)
     evf_pool_stop();
     evf_apps_free();
     evf_coro_pool_destroy();
-    client_reset();
-    free(cl.in);
-    free(cl.out);
-    evf__loop_set(NULL);
-    ev_loop_destroy(cl.loop);
+    peer_free();
     return 0;
 }
 

@@ -20,7 +20,7 @@
 
 #include "buf.h"
 #include "fcgi_writer.h"
-#include "mem.h"
+#include "oom.h"
 #include "unit.h"
 
 /* A deterministic payload of n bytes (caller frees). */
@@ -266,27 +266,6 @@ test_values_result(void)
 
 /* ---- out of memory ------------------------------------------------------ */
 
-/* An allocator that fails the fail_at-th allocation (1-based) from now. */
-static size_t alloc_calls, fail_at;
-
-static void *
-fail_malloc(size_t n)
-{
-    if (++alloc_calls == fail_at)
-        return NULL;
-    return malloc(n);
-}
-
-static void *
-fail_realloc(void *p, size_t n)
-{
-    if (++alloc_calls == fail_at)
-        return NULL;
-    return realloc(p, n);
-}
-
-static const evf_allocator_t failing = { fail_malloc, fail_realloc, free };
-
 enum { W_STREAM0, W_STREAM5, W_STREAM_BIG, W_STREAM2, W_END, W_UNKNOWN,
        W_VALUES, W_COUNT };
 
@@ -343,11 +322,9 @@ test_oom(void)
                 size_t cap = b.cap;
                 CU_ASSERT_EQUAL(cap, 256);
 
-                alloc_calls = 0;
-                fail_at = n;
-                evf_mem_set_allocator(&failing);
+                oom_fail_at(n);
                 int rc = write_one(&b, which, big);
-                evf_mem_set_allocator(NULL);
+                oom_off();
 
                 if (rc == 0) {
                     ok = true;

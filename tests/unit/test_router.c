@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mem.h"
+#include "oom.h"
 #include "router.h"
 #include "unit.h"
 
@@ -384,26 +384,6 @@ test_refused_leaves_no_trace(void)
 
 /* ---- out of memory ------------------------------------------------------ */
 
-static size_t alloc_calls, fail_at;
-
-static void *
-fail_malloc(size_t n)
-{
-    if (++alloc_calls == fail_at)
-        return NULL;
-    return malloc(n);
-}
-
-static void *
-fail_realloc(void *p, size_t n)
-{
-    if (++alloc_calls == fail_at)
-        return NULL;
-    return realloc(p, n);
-}
-
-static const evf_allocator_t failing = { fail_malloc, fail_realloc, free };
-
 /*
  * Fail each allocation of an add in turn: the add fails with a message
  * and the table keeps working; nothing leaks (LSan), and adding the route
@@ -423,11 +403,9 @@ test_oom(void)
             CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
             CU_ASSERT_EQUAL(add(rt, "GET", "/a/{x:int}/lit/z", "pre"), 0);
 
-            alloc_calls = 0;
-            fail_at = n;
-            evf_mem_set_allocator(&failing);
+            oom_fail_at(n);
             int rc = add(rt, "POST", routes[r], "new");
-            evf_mem_set_allocator(NULL);
+            oom_off();
 
             if (rc == 0) {
                 done = true;
