@@ -591,7 +591,6 @@ evf_conn_new(int fd)
 static void
 destroy(evf_conn_t *c)
 {
-    struct ev_loop *loop = evf__loop();
     evf_req *r;
 
     c->holds++;     /* request cleanups must not re-enter destroy */
@@ -614,7 +613,6 @@ destroy(evf_conn_t *c)
     }
     evf_buf_free(&c->out);
     evf_buf_free(&c->mgmt);
-    (void)loop;
     evf_free(c);
     if (reg.on_close)
         reg.on_close();
