@@ -6,6 +6,15 @@
 # SCRIPT_NAME/PATH_INFO differently; evfcgid routes on REQUEST_URI, so the
 # path (percent-encoding, query string) must come out the same.
 #
+#   1. TCP: ProxyPass "/" "fcgi://127.0.0.1:PORT/"; then nginx in front of
+#      the same daemon, for comparison
+#   2. unix socket: ProxyPass "/" "unix:/path|fcgi://localhost/"
+#   3. the shipped example site conf/apache-evfcgi.conf (unix socket):
+#      the routes, /ping and /status (its "Require local" locations), and
+#      /events streamed by its flushpackets worker
+#   4. the same example's TCP balancer over two instances: one stops, the
+#      other serves everything
+#
 # Run by `make check`, or by hand:
 #   EVFCGID=src/evfcgid DEMO_APP=apps/.libs/demo.so tests/integration/test_apache.sh
 # Knobs: APACHE, APACHE_MODULES, APACHE_USER (see lib.sh).
@@ -19,7 +28,85 @@ need curl
 need sha256sum
 need_daemon
 
-APACHE_CONF_TEMPLATE=$LIB_DIR/apache.conf.in
+CONF_DIR=$top_srcdir/conf
+[[ -r $CONF_DIR/apache-evfcgi.conf ]] || { log "ERROR: $CONF_DIR/apache-evfcgi.conf is missing"; exit 99; }
+# The modules the example site needs besides those of apache.conf.in (its
+# header lists them): authz_host for "Require local"; the balancer and
+# what it uses.
+SITE_MODULES=(authz_host proxy_balancer slotmem_shm lbmethod_byrequests)
+for m in "${SITE_MODULES[@]}"; do
+    if [[ ! -r $APACHE_MODULES/mod_$m.so ]]; then
+        log "SKIP: $APACHE_MODULES/mod_$m.so not found (set APACHE_MODULES)"
+        exit 77
+    fi
+done
+
+# apache_template SITE: write the template for start_apache, apache.conf.in
+# with @SITE@ (the file it includes) filled in; sets APACHE_CONF_TEMPLATE.
+# Everything is written under $tmp: under `make distcheck` the source tree
+# is read-only.
+_template_n=0
+apache_template() {
+    _template_n=$((_template_n + 1))
+    APACHE_CONF_TEMPLATE=$tmp/apache.$_template_n.conf.in
+    sed -e "s|@SITE@|$(_subst_escape "$1")|g" "$LIB_DIR/apache.conf.in" >"$APACHE_CONF_TEMPLATE"
+}
+NO_SITE=$tmp/no-site.conf
+echo '# No site: apache.conf.in ProxyPasses "/" to the backend.' >"$NO_SITE"
+
+# render_site OUT MODE SOCKET [PORT_A PORT_B]: the shipped example site
+# conf/apache-evfcgi.conf, for apache.conf.in's @SITE@, changed only where
+# a test must: its <VirtualHost *:80> listens on our port, its unix socket
+# path is SOCKET, and the balancer members' ports 9000 and 9001 are PORT_A
+# and PORT_B. MODE unix: as shipped; MODE balancer: what its comment says
+# for the TCP balancer (the balancer's ProxyPass "/" uncommented, the unix
+# one removed; /events stays on the unix socket).
+render_site() {
+    local out=$1 mode=$2 sock=$3 port_a=${4:-9000} port_b=${5:-9001} m
+    # ${EVFCGI_PORT}: Apache's, defined by apache.conf.in.
+    # shellcheck disable=SC2016
+    local -a edits=(
+        -e 's|^\( *\)<VirtualHost \*:80>|\1<VirtualHost 127.0.0.1:${EVFCGI_PORT}>|'
+        -e "s|unix:/run/evfcgi/evfcgid\.sock|unix:$(_subst_escape "$sock")|g"
+        -e "s|\(BalancerMember \"fcgi://127\.0\.0\.1\):9000\"|\1:$port_a\"|"
+        -e "s|\(BalancerMember \"fcgi://127\.0\.0\.1\):9001\"|\1:$port_b\"|"
+    )
+    if [[ $mode == balancer ]]; then
+        edits+=(-e 's|^\( *\)#\(ProxyPass "/" "balancer://evfcgi_tcp/"\)|\1\2|'
+            -e '/^ *ProxyPass "\/" "unix:/d')
+    fi
+    {
+        echo "# conf/apache-evfcgi.conf as test_apache.sh runs it ($mode)."
+        echo "# Tells apache.conf.in to leave out its own ProxyPass."
+        echo 'Define EVFCGI_SITE'
+        for m in "${SITE_MODULES[@]}"; do
+            printf '<IfModule !%s_module>\n    LoadModule %s_module %s/mod_%s.so\n</IfModule>\n' \
+                "$m" "$m" "$APACHE_MODULES" "$m"
+        done
+        echo '# ---- conf/apache-evfcgi.conf, derived ----'
+        sed "${edits[@]}" "$CONF_DIR/apache-evfcgi.conf"
+    } >"$out"
+    # The example must still have the lines the edits are for.
+    site_has '^ *<VirtualHost 127\.0\.0\.1:\$\{EVFCGI_PORT\}>' "its <VirtualHost *:80>, pointed at our port"
+    site_has '^ *ProxyPass "/events" "unix:[^|"]*\|fcgi://[^"]*".* flushpackets=on' "the /events streaming worker"
+    site_has "^ *BalancerMember \"fcgi://127\\.0\\.0\\.1:$port_a\"" "the first balancer member"
+    site_has "^ *BalancerMember \"fcgi://127\\.0\\.0\\.1:$port_b\"" "the second balancer member"
+    if [[ $mode == balancer ]]; then
+        site_has '^ *ProxyPass "/" "balancer://evfcgi_tcp/"' "the balancer's ProxyPass, uncommented"
+        ! grep -qE '^ *ProxyPass "/" "unix:' "$out" ||
+            fail "render_site: the unix ProxyPass \"/\" is still in $out"
+    else
+        site_has '^ *ProxyPass "/" "unix:[^|"]*\|fcgi://' "the unix ProxyPass \"/\""
+    fi
+    grep -qF "\"unix:$sock|" "$out" || fail "render_site: the socket path of conf/apache-evfcgi.conf is not /run/evfcgi/evfcgid.sock any more"
+    ! grep -n '/run/evfcgi' "$out" >&2 || fail "render_site: a socket path is left in $out"
+}
+# site_has ERE WHAT: the rendered site ($out of render_site) has a line
+# matching ERE; if not, the example changed and the test must follow.
+site_has() {
+    grep -qE -- "$1" "$out" ||
+        fail "render_site: conf/apache-evfcgi.conf changed: no line matching /$1/ in $out ($2)"
+}
 
 # ---------------------------------------------------------------------------
 # Checks. Each takes the base URL of the web server and a label prefix.
@@ -160,16 +247,98 @@ stop_apache() {
 }
 
 # Apache logs proxy trouble (backend refused, reset, malformed headers) as
-# [proxy:error] / [proxy_fcgi:error]; none is expected.
+# [proxy:error] / [proxy_fcgi:error]; none is expected. Except, given DEAD
+# (HOST:PORT of a backend stopped on purpose, the balancer phase): its
+# refused connections, which Apache logs per failed attempt as
+#   [proxy:error] ... AH00957: FCGI: attempt to connect to DEAD (DEAD) failed
+#   [proxy:error] ... AH00959: ap_proxy_connect_backend disabling worker for (DEAD) for 5s
+#   [proxy_fcgi:error] ... AH01079: failed to make connection to backend: HOST
+# AH01079 names no port: it is let through only right after one of the
+# others from the same thread.
+# check_apache_log FILE WHAT [DEAD]
 check_apache_log() {
-    local f=$1 what=$2 bad
-    bad=$(grep -E '\[[a-z_0-9]*:(error|crit|alert|emerg)\]' "$f" || true)
+    local f=$1 what=$2 dead=${3:-} bad
+    bad=$(awk -v dead="$dead" -v tolerated="$tmp/tolerated" '
+        !/\[[a-z_0-9]*:(error|crit|alert|emerg)\]/ { next }
+        {
+            who = ""
+            if (match($0, /\[pid [0-9]+:tid [0-9]+\]/)) who = substr($0, RSTART, RLENGTH)
+            if (dead != "" && /AH0095[79]: / && index($0, "(" dead ")")) { after[who] = 1; n++; next }
+            if (dead != "" && after[who] && /AH01079: failed to make connection to backend: /) { after[who] = 0; n++; next }
+            after[who] = 0
+            print
+        }
+        END { print n + 0 >tolerated }' "$f")
+    [[ -z $dead ]] || log "$what: $(<"$tmp/tolerated") error line(s) about the stopped backend $dead tolerated"
     check_eq "$what: no errors in Apache's error log" "" "$bad"
+}
+
+now_us() {
+    local t=${EPOCHREALTIME:-}
+    if [[ -n $t ]]; then echo "${t/[.,]/}"; else echo $(($(date +%s%N) / 1000)); fi
+}
+
+# /events?n=5&interval_ms=300: one event every 300 ms, each handed to the
+# client as it comes (the example's flushpackets=on worker for /events),
+# not all five at the end.
+check_events() {
+    local base=$1 p=$2 t0 out i line prev ms gaps='' first ok=1
+    local -a stamps=() lines=()
+    t0=$(now_us)
+    # Foreground pipeline: curl ends by itself; each data line is stamped
+    # when it is read.
+    out=$(CURL_MAX_TIME=10 curl_ -N -D "$tmp/sse.headers" "$base/events?n=5&interval_ms=300" |
+        while IFS= read -r line; do
+            [[ $line == data:* ]] && printf '%s %s\n' "$(now_us)" "$line"
+        done) || true
+    while read -r i line; do
+        [[ -n $i ]] || continue
+        stamps+=("$i")
+        lines+=("$line")
+    done <<<"$out"
+    check_eq "${p}GET /events: Content-Type" text/event-stream \
+        "$(grep -i '^content-type:' "$tmp/sse.headers" | sed -e 's/^[^:]*:[[:space:]]*//' -e 's/\r$//' | tail -n 1)"
+    check_eq "${p}GET /events: the five events, in order" \
+        'data: {"n":0}|data: {"n":1}|data: {"n":2}|data: {"n":3}|data: {"n":4}' \
+        "$(IFS='|'; printf '%s' "${lines[*]}")"
+    ((${#stamps[@]} == 5)) || return 0
+    first=$(((stamps[0] - t0) / 1000))
+    check_true "${p}GET /events: first event after $first ms (want < 250)" test "$first" -lt 250
+    prev=${stamps[0]}
+    for ((i = 1; i < 5; i++)); do
+        ms=$(((stamps[i] - prev) / 1000))
+        gaps+=" $ms"
+        ((ms >= 200)) || ok=0
+        prev=${stamps[i]}
+    done
+    log "${p}events: first at $first ms, then gaps of$gaps ms (interval 300)"
+    check_true "${p}GET /events: events arrive one by one, >= 200 ms apart (gaps:$gaps ms)" test "$ok" = 1
+}
+
+# seq_get N URL: N requests in a row (one curl, keep-alive); prints
+# "COUNT STATUS" per status seen.
+seq_get() {
+    local n=$1 url=$2 cfg=$tmp/seq.curl i
+    : >"$cfg"
+    for ((i = 0; i < n; i++)); do printf 'url = "%s"\noutput = "/dev/null"\n' "$url" >>"$cfg"; done
+    curl_ -K "$cfg" -w '%{http_code}\n' | sort | uniq -c | sed 's/^ *//' | tr '\n' ' ' | sed 's/ $//' || true
+}
+
+# lines_at_least N FILE: FILE (an access log) has N lines or more, within 2 s
+# (evfcgid writes its entry once the response is sent).
+lines_at_least() {
+    local i
+    for ((i = 0; i < 40; i++)); do
+        [[ -f $2 ]] && (($(wc -l <"$2") >= $1)) && return 0
+        sleep 0.05
+    done
+    return 1
 }
 
 # ---------------------------------------------------------------------------
 # 1. TCP: ProxyPass "/" "fcgi://127.0.0.1:PORT/" enablereuse=on
 
+apache_template "$NO_SITE"
 start_evfcgid_tcp -a "$DEMO_APP"
 tcp_daemon=$EVFCGID_PID
 start_apache "$APACHE_CONF_TEMPLATE" "fcgi://127.0.0.1:$EVFCGID_PORT/"
@@ -208,3 +377,67 @@ stop_pid "$EVFCGID_PID" TERM
 check_eq "unix: evfcgid exit status after SIGTERM" 0 "$STOP_STATUS"
 stop_pid "$tcp_daemon" TERM
 check_eq "tcp: evfcgid exit status after SIGTERM" 0 "$STOP_STATUS"
+
+# ---------------------------------------------------------------------------
+# 3. The shipped example site, conf/apache-evfcgi.conf, as it is (see
+# render_site): its unix socket ProxyPass "/", its /events worker with
+# flushpackets=on, its "Require local" /status and /ping (evfcgid's
+# status_path and ping_path, as the shipped evfcgid.conf sets them).
+
+site_sock=$(apache_sock_path site.sock)
+start_evfcgid -l "unix:$site_sock" -m 0666 --status-path /status --ping-path /ping -a "$DEMO_APP"
+site_daemon=$EVFCGID_PID
+render_site "$tmp/site.unix.conf" unix "$site_sock"
+apache_template "$tmp/site.unix.conf"
+# The backend argument goes unused: the site has its own ProxyPass lines.
+start_apache "$APACHE_CONF_TEMPLATE" -
+log "phase 3: Apache :$APACHE_PORT with conf/apache-evfcgi.conf -> evfcgid unix:$site_sock"
+base=http://127.0.0.1:$APACHE_PORT
+run_suite "$base" "site: "
+fetch "$base/ping"
+check_eq "site: GET /ping (Require local: we are local)" '200 pong' "$HTTP_STATUS $(body)"
+fetch "$base/status"
+check_eq "site: GET /status: status, type" "200 application/json" "$HTTP_STATUS $HTTP_CTYPE"
+check_match "site: GET /status: the status page" '"total processes"' "$(body)"
+check_events "$base" "site: "
+require_alive "$site_daemon" "site: after the example site's checks"
+stop_apache "$APACHE_PID" site
+check_apache_log "$APACHE_ERROR_LOG" site
+
+# ---------------------------------------------------------------------------
+# 4. The example's TCP balancer, set up as its comment says, over two
+# instances (A, B): both serve; A stops; B serves everything. /events stays
+# on the unix socket (phase 3's daemon).
+
+start_evfcgid_tcp --access-log "$tmp/access.A.log" -a "$DEMO_APP"
+bal_a=$EVFCGID_PID
+port_a=$EVFCGID_PORT
+start_evfcgid_tcp --access-log "$tmp/access.B.log" -a "$DEMO_APP"
+bal_b=$EVFCGID_PID
+port_b=$EVFCGID_PORT
+render_site "$tmp/site.balancer.conf" balancer "$site_sock" "$port_a" "$port_b"
+apache_template "$tmp/site.balancer.conf"
+start_apache "$APACHE_CONF_TEMPLATE" -
+log "phase 4: Apache :$APACHE_PORT with conf/apache-evfcgi.conf's balancer -> evfcgid 127.0.0.1:$port_a and :$port_b"
+base=http://127.0.0.1:$APACHE_PORT
+check_eq "balancer: 20 GET /hello over the two instances: all 200" "20 200" "$(seq_get 20 "$base/hello")"
+check_true "balancer: instance A served some" lines_at_least 1 "$tmp/access.A.log"
+check_true "balancer: instance B served some" lines_at_least 1 "$tmp/access.B.log"
+fetch "$base/items/abc"
+check_eq "balancer: GET /items/abc" "422 $ITEMS_422" "$HTTP_STATUS $(body)"
+fetch "$base/events?n=3&interval_ms=0"
+check_eq "balancer: GET /events (on the unix socket): three events" "200 3" \
+    "$HTTP_STATUS $(grep -c '^data: {"n":[0-9]}' "$tmp/body")"
+stop_pid "$bal_a" TERM
+check_eq "balancer: instance A's exit status after SIGTERM" 0 "$STOP_STATUS"
+b_before=$(wc -l <"$tmp/access.B.log")
+check_eq "balancer: A stopped: 100 GET /hello all 200" "100 200" "$(seq_get 100 "$base/hello")"
+check_true "balancer: B served them all" lines_at_least $((b_before + 100)) "$tmp/access.B.log"
+stop_apache "$APACHE_PID" balancer
+# Apache's errors about its refused connections to A are expected here.
+check_apache_log "$APACHE_ERROR_LOG" balancer "127.0.0.1:$port_a"
+
+stop_pid "$bal_b" TERM
+check_eq "balancer: instance B's exit status after SIGTERM" 0 "$STOP_STATUS"
+stop_pid "$site_daemon" TERM
+check_eq "site: evfcgid exit status after SIGTERM" 0 "$STOP_STATUS"
