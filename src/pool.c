@@ -80,6 +80,21 @@ evf_pool_on_thread(void)
     return on_pool_thread;
 }
 
+/* Hand j to the loop: its done() runs there (any thread). */
+static void
+post_done(evf_job_t *j)
+{
+    pthread_mutex_lock(&p.done_lock);
+    j->next = NULL;
+    if (p.done_tail)
+        p.done_tail->next = j;
+    else
+        p.done_head = j;
+    p.done_tail = j;
+    pthread_mutex_unlock(&p.done_lock);
+    ev_async_send(p.loop, &p.async);
+}
+
 static void *
 worker(void *arg)
 {
@@ -111,15 +126,7 @@ worker(void *arg)
         p.completed++;
         pthread_mutex_unlock(&p.todo_lock);
 
-        pthread_mutex_lock(&p.done_lock);
-        j->next = NULL;
-        if (p.done_tail)
-            p.done_tail->next = j;
-        else
-            p.done_head = j;
-        p.done_tail = j;
-        pthread_mutex_unlock(&p.done_lock);
-        ev_async_send(p.loop, &p.async);
+        post_done(j);
 
         pthread_mutex_lock(&p.todo_lock);
     }
@@ -237,15 +244,7 @@ evf_pool_cancel(evf_job_t *j)
     publish();
     pthread_mutex_unlock(&p.todo_lock);
 
-    pthread_mutex_lock(&p.done_lock);
-    j->next = NULL;
-    if (p.done_tail)
-        p.done_tail->next = j;
-    else
-        p.done_head = j;
-    p.done_tail = j;
-    pthread_mutex_unlock(&p.done_lock);
-    ev_async_send(p.loop, &p.async);
+    post_done(j);
     return 0;
 }
 
