@@ -13,6 +13,9 @@
  * goes back to the pool; the request's evf_defer() cleanups run and its
  * arena is freed.  An await therefore either returns normally or never.
  *
+ * The request's layout is in request_int.h; what it brought (params,
+ * query, typed path parameters, validation) is read in inputs.c.
+ *
  * Ownership.  The connection (owner) keeps the request in its table from
  * evf__req_new until the finished hook; request.c frees the request right
  * after that hook returns.
@@ -49,128 +52,7 @@
 #include "settings.h"
 #include "stats.h"
 
-#define container_of(p, type, member) \
-    ((type *)((char *)(p) - offsetof(type, member)))
-
-enum stage { S_PARAMS, S_STDIN, S_RUNNING };
-
-typedef struct pair {
-    const char *name, *value;
-} pair_t;
-
-typedef struct value {
-    const char *name;
-    const char *text;       /* NULL: absent */
-    evf_type type;
-    union {
-        int64_t i;
-        double f;
-        bool b;
-    } v;
-} value_t;
-
-typedef struct defer {
-    struct defer *next;
-    void (*fn)(void *);
-    void *arg;
-} defer_t;
-
-typedef struct teardown {
-    struct teardown *next;
-    void (*fn)(evf_req *r, void *arg);
-    void *arg;
-} teardown_t;
-
-typedef struct background {
-    struct background *next;
-    evf_task_fn fn;
-    void *arg;
-} background_t;
-
-typedef struct task task_t;
-struct task {
-    evf_coro_t *coro;
-    evf_req *req;
-    task_t *next;           /* the request's live tasks */
-    task_t *parent;         /* gather: the awaiting task */
-    unsigned children;      /* gather: children still running */
-    evf_task_fn fn;         /* NULL: the route handler */
-    void *arg;
-    ev_timer timer;
-    ev_io io;
-    int timer_result;       /* what the timer means: 0 or EVF_ETIMEDOUT */
-    int result;
-    bool in_pool;           /* awaiting evf_to_thread */
-    bool background;        /* an evf_background task */
-    bool orphaned;          /* dropped while in_pool: the job frees it */
-    struct pool_job *job;   /* while in_pool */
-};
-
-#define ARENA0 1024
-
-struct evf_req {
-    void *owner;
-    const evf_req_owner_ops *ops;
-    evf_req *link;
-    uint16_t id;
-    uint8_t flags;
-    uint8_t stage;
-    int reject;             /* 413 or 431 to answer instead of running */
-    evf_buf_t raw;          /* PARAMS stream while it arrives */
-    size_t scan;            /* raw: start of the first pair not yet seen */
-    evf_buf_t body;
-    pair_t *params;
-    size_t nparams;
-    pair_t *query;
-    size_t nquery;
-    bool query_parsed;
-    const char *method;
-    const char *path;
-    evf_route_entry_t *route;
-    value_t *pvals;         /* path parameters */
-    size_t npvals;
-    value_t *qvals;         /* declared query parameters */
-    size_t nqvals;
-    json_object *json;
-    char *hdrs;             /* extra response headers, "N: v\r\n"... */
-    size_t hdrs_len;
-    bool answered;
-    bool counted;           /* in the route's in-flight count */
-    bool logged;            /* access log line written */
-    bool streaming;
-    bool raised;
-    int status;
-    uint64_t bytes_out;
-    task_t *tasks;
-    task_t *drain_task;
-    double deadline;        /* absolute, ev_now() clock; 0: none */
-    defer_t *defers;
-    teardown_t *teardowns;      /* newest first: run in reverse order */
-    background_t *bg, **bg_tail;
-    unsigned bg_running;
-    bool detached;              /* answered; background tasks still run */
-    evf_req *dnext, *dprev;     /* the detached list */
-    void *deps_cache;
-    ev_tstamp t0;
-    /*
-     * Ownership with the pool.  While a blocking handler runs (on_pool),
-     * the pool thread owns the request: the loop only sets `cancelled`.
-     * Pool jobs in flight (jobs) keep the request's memory alive after it
-     * was cancelled; the last one to finish releases it.
-     */
-    bool on_pool;
-    atomic_bool cancelled;
-    unsigned jobs;
-    evf_buf_t pend;         /* output written on the pool thread */
-    /*
-     * A blocking dependency (or to_thread function) may allocate from the
-     * arena, or register a cleanup, on a pool thread while sibling tasks do
-     * the same on the loop: while jobs are out, both sides take this lock.
-     */
-    pthread_mutex_t mem_lock;
-    evf_arena_t arena;
-    char arena0[ARENA0];
-};
+#include "request_int.h"
 
 
 
@@ -262,8 +144,8 @@ evf_strdup(evf_req *r, const char *s)
     return d;
 }
 
-static char *
-strndup_arena(evf_req *r, const char *s, size_t n)
+char *
+evf__req_strndup(evf_req *r, const char *s, size_t n)
 {
     char *d = evf_alloc(r, n + 1);
     if (d) {
@@ -410,15 +292,6 @@ store_pair(void *ud, const uint8_t *n, size_t nl, const uint8_t *v,
     return 0;
 }
 
-static const char *
-param(const evf_req *r, const char *name)
-{
-    for (size_t i = 0; i < r->nparams; i++)
-        if (strcmp(r->params[i].name, name) == 0)
-            return r->params[i].value;
-    return NULL;
-}
-
 /* The PARAMS stream ended: decode it into the params table. */
 static int
 params_end(evf_req *r)
@@ -436,18 +309,18 @@ params_end(evf_req *r)
     if (evf_fcgi_params_decode(r->raw.data, r->raw.len, store_pair, r))
         return EVF_EPROTO;
 
-    r->method = param(r, "REQUEST_METHOD");
+    r->method = req_param(r, "REQUEST_METHOD");
     if (!r->method)
         r->method = "GET";
     /*
      * Route on REQUEST_URI: nginx and Apache's mod_proxy_fcgi both send it
      * unchanged, while they split SCRIPT_NAME and PATH_INFO differently.
      */
-    const char *uri = param(r, "REQUEST_URI");
+    const char *uri = req_param(r, "REQUEST_URI");
     if (!uri)
-        uri = param(r, "DOCUMENT_URI");
+        uri = req_param(r, "DOCUMENT_URI");
     if (!uri)
-        uri = param(r, "SCRIPT_NAME");
+        uri = req_param(r, "SCRIPT_NAME");
     if (!uri || !*uri)
         uri = "/";
     size_t len = strcspn(uri, "?");
@@ -1391,199 +1264,7 @@ evf_to_thread(evf_req *r, void (*fn)(void *arg), void *arg)
     return pool_await(r, self_task(r), false, fn, arg);
 }
 
-/* ---- running a route --------------------------------------------------- */
-
-static void
-add_error(json_object **errs, const char *type, const char *where,
-          const char *name, const char *msg, const char *input)
-{
-    if (!*errs)
-        *errs = json_object_new_array();
-    json_object *e = json_object_new_object();
-    json_object_object_add(e, "type", json_object_new_string(type));
-    json_object *loc = json_object_new_array();
-    json_object_array_add(loc, json_object_new_string(where));
-    if (name)
-        json_object_array_add(loc, json_object_new_string(name));
-    json_object_object_add(e, "loc", loc);
-    json_object_object_add(e, "msg", json_object_new_string(msg));
-    json_object_object_add(e, "input",
-                           input ? json_object_new_string(input) : NULL);
-    json_object_array_add(*errs, e);
-}
-
-/* Convert v->text by v->type.  NULL when valid, else the error type. */
-static const char *
-convert(value_t *v, const char **msg)
-{
-    size_t len = strlen(v->text);
-    switch (v->type) {
-    case EVF_INT:
-        return evf_convert_int(v->text, len, &v->v.i, msg);
-    case EVF_FLOAT:
-        return evf_convert_float(v->text, len, &v->v.f, msg);
-    case EVF_BOOL:
-        return evf_convert_bool(v->text, len, &v->v.b, msg);
-    default:
-        return NULL;
-    }
-}
-
-static void parse_query(evf_req *r);
-static const char *query_raw(evf_req *r, const char *name);
-
-/* Bounds of a declared query parameter; adds the error if out of them. */
-static void
-check_bounds(const evf_query *q, value_t *v, json_object **errs)
-{
-    double x = q->type == EVF_INT ? (double)v->v.i : v->v.f;
-    const char *type = NULL, *op = NULL;
-    double bound = 0;
-    if (q->has_ge && x < q->ge) {
-        type = "greater_than_equal", op = "greater than or equal to";
-        bound = q->ge;
-    } else if (q->has_le && x > q->le) {
-        type = "less_than_equal", op = "less than or equal to";
-        bound = q->le;
-    }
-    if (!type)
-        return;
-    char msg[128], num[48];
-    if (q->type == EVF_INT)
-        snprintf(num, sizeof(num), "%lld", (long long)bound);
-    else
-        snprintf(num, sizeof(num), "%.17g", bound);
-    snprintf(msg, sizeof(msg), "Input should be %s %s", op, num);
-    add_error(errs, type, "query", q->name, msg, v->text);
-    json_object *e = json_object_array_get_idx(
-        *errs, json_object_array_length(*errs) - 1);
-    json_object *ctx = json_object_new_object();
-    json_object_object_add(ctx, q->has_ge && x < q->ge ? "ge" : "le",
-                           q->type == EVF_INT
-                               ? json_object_new_int64((int64_t)bound)
-                               : json_object_new_double(bound));
-    json_object_object_add(e, "ctx", ctx);
-}
-
-static void
-put_json(void *obj)
-{
-    json_object_put(obj);
-}
-
-static void
-parse_json_body(evf_req *r, json_object **errs)
-{
-    if (r->body.len == 0) {
-        add_error(errs, "missing", "body", NULL, "Field required", NULL);
-        return;
-    }
-    json_tokener *tok = json_tokener_new_ex(32);
-    if (!tok)
-        return;
-    json_object *obj = json_tokener_parse_ex(tok, (const char *)r->body.data,
-                                             (int)r->body.len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    if (obj && jerr == json_tokener_success &&
-        json_tokener_get_parse_end(tok) == r->body.len) {
-        r->json = obj;
-        evf_defer(r, put_json, obj);
-    } else {
-        json_object_put(obj);
-        if (jerr == json_tokener_continue || jerr == json_tokener_success)
-            jerr = json_tokener_error_parse_eof;
-        if (!*errs)
-            *errs = json_object_new_array();
-        json_object *e = json_object_new_object();
-        json_object_object_add(e, "type", json_object_new_string(
-                                   "json_invalid"));
-        json_object *loc = json_object_new_array();
-        json_object_array_add(loc, json_object_new_string("body"));
-        json_object_array_add(loc, json_object_new_int64(
-                                  (int64_t)json_tokener_get_parse_end(tok)));
-        json_object_object_add(e, "loc", loc);
-        json_object_object_add(e, "msg", json_object_new_string(
-                                   "JSON decode error"));
-        json_object_object_add(e, "input", json_object_new_object());
-        json_object *ctx = json_object_new_object();
-        json_object_object_add(ctx, "error", json_object_new_string(
-                                   json_tokener_error_desc(jerr)));
-        json_object_object_add(e, "ctx", ctx);
-        json_object_array_add(*errs, e);
-    }
-    json_tokener_free(tok);
-}
-
-/*
- * Validate the matched route's parameters (path, declared query, JSON
- * body).  Returns true when the handler may run; otherwise the 422 has
- * been answered.
- */
-static bool
-validate(evf_req *r, const evf_match_t *m)
-{
-    const evf_route *rt = r->route->route;
-    json_object *errs = NULL;
-
-    r->npvals = m->ncaps;
-    if (m->ncaps) {
-        r->pvals = evf_alloc(r, m->ncaps * sizeof(value_t));
-        if (!r->pvals)
-            return false;
-    }
-    for (size_t i = 0; i < m->ncaps; i++) {
-        value_t *v = &r->pvals[i];
-        v->name = m->caps[i].name;
-        v->type = m->caps[i].type;
-        v->text = strndup_arena(r, m->caps[i].value, m->caps[i].len);
-        const char *msg;
-        const char *et = v->text ? convert(v, &msg) : "missing";
-        if (et)
-            add_error(&errs, et, "path", v->name, msg, v->text);
-    }
-    size_t nq = 0;
-    while (rt->query && rt->query[nq].name)
-        nq++;
-    if (nq) {
-        r->qvals = evf_alloc(r, nq * sizeof(value_t));
-        if (!r->qvals)
-            return false;
-        r->nqvals = nq;
-    }
-    for (size_t i = 0; i < nq; i++) {
-        const evf_query *q = &rt->query[i];
-        value_t *v = &r->qvals[i];
-        memset(v, 0, sizeof(*v));
-        v->name = q->name;
-        v->type = q->type;
-        v->text = query_raw(r, q->name);
-        bool given = v->text != NULL;
-        if (!given)
-            v->text = q->def;
-        if (!v->text) {
-            if (!q->optional)
-                add_error(&errs, "missing", "query", q->name,
-                          "Field required", NULL);
-            continue;
-        }
-        const char *msg;
-        const char *et = convert(v, &msg);
-        if (et)
-            add_error(&errs, et, "query", q->name, msg, v->text);
-        else if (q->type == EVF_INT || q->type == EVF_FLOAT)
-            check_bounds(q, v, &errs);
-        if (!given)
-            v->text = NULL;     /* evf_query_has: it was not given */
-    }
-    if (rt->json_body)
-        parse_json_body(r, &errs);
-    if (!errs)
-        return true;
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "detail", errs);
-    evf_json(r, 422, o);
-    return false;
-}
+/* ---- starting a request ------------------------------------------------ */
 
 /* The daemon's own paths: ping and the status page.  True if answered. */
 static bool
@@ -1599,7 +1280,7 @@ builtin_path(evf_req *r)
         return true;
     }
     if (status && strcmp(r->path, status) == 0) {
-        const char *qs = param(r, "QUERY_STRING");
+        const char *qs = req_param(r, "QUERY_STRING");
         bool json = !(qs && strstr(qs, "text"));
         const char *const *labels;
         unsigned n = evf_apps_route_labels(&labels);
@@ -1630,9 +1311,9 @@ account(evf_req *r, int status)
         return;
     r->logged = true;
     evf_access_entry_t e = {
-        .remote_addr = param(r, "REMOTE_ADDR"),
+        .remote_addr = req_param(r, "REMOTE_ADDR"),
         .method = r->method ? r->method : "-",
-        .uri = param(r, "REQUEST_URI") ? param(r, "REQUEST_URI")
+        .uri = req_param(r, "REQUEST_URI") ? req_param(r, "REQUEST_URI")
                                        : (r->path ? r->path : "-"),
         .status = status,
         .bytes = r->bytes_out,
@@ -1679,7 +1360,7 @@ start(evf_req *r)
         goto out;
     }
     r->route = m.data;
-    if (!validate(r, &m)) {
+    if (!evf__req_validate(r, &m)) {
         finish(r);
         goto out;
     }
@@ -1768,193 +1449,6 @@ evf__req_abort(evf_req *r, bool send_end)
     drop_all_tasks(r);
     r->ops->finished(r->owner, r, send_end);
     release_or_defer(r);
-}
-
-/* ---- accessors --------------------------------------------------------- */
-
-const char *
-evf_method(evf_req *r)
-{
-    return r->method;
-}
-
-const char *
-evf_path(evf_req *r)
-{
-    return r->path;
-}
-
-const char *
-evf_param(evf_req *r, const char *name)
-{
-    return param(r, name);
-}
-
-const char *
-evf_header(evf_req *r, const char *name)
-{
-    char cgi[128];
-    size_t n = strlen(name);
-    if (n + 6 > sizeof(cgi))
-        return NULL;
-    size_t o = 0;
-    if (strcasecmp(name, "Content-Type") && strcasecmp(name, "Content-Length")) {
-        memcpy(cgi, "HTTP_", 5);
-        o = 5;
-    }
-    for (size_t i = 0; i < n; i++)
-        cgi[o++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
-    cgi[o] = '\0';
-    return param(r, cgi);
-}
-
-const void *
-evf_body(evf_req *r, size_t *len)
-{
-    if (len)
-        *len = r->body.len;
-    return r->body.data ? r->body.data : (const void *)"";
-}
-
-json_object *
-evf_body_json(evf_req *r)
-{
-    return r->json;
-}
-
-static const value_t *
-find_value(const value_t *v, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i].name, name) == 0)
-            return &v[i];
-    return NULL;
-}
-
-int64_t
-evf_path_int(evf_req *r, const char *name)
-{
-    const value_t *v = find_value(r->pvals, r->npvals, name);
-    return v && v->type == EVF_INT ? v->v.i : 0;
-}
-
-double
-evf_path_float(evf_req *r, const char *name)
-{
-    const value_t *v = find_value(r->pvals, r->npvals, name);
-    return v && v->type == EVF_FLOAT ? v->v.f : 0;
-}
-
-const char *
-evf_path_str(evf_req *r, const char *name)
-{
-    const value_t *v = find_value(r->pvals, r->npvals, name);
-    return v ? v->text : NULL;
-}
-
-static void
-parse_query(evf_req *r)
-{
-    r->query_parsed = true;
-    const char *qs = param(r, "QUERY_STRING");
-    if (!qs || !*qs)
-        return;
-    size_t n = 1;
-    for (const char *p = qs; *p; p++)
-        n += *p == '&';
-    r->query = evf_alloc(r, n * sizeof(pair_t));
-    if (!r->query)
-        return;
-    const char *p = qs;
-    while (*p) {
-        size_t len = strcspn(p, "&");
-        if (len) {
-            const char *eq = memchr(p, '=', len);
-            size_t nl = eq ? (size_t)(eq - p) : len;
-            size_t vl = eq ? len - nl - 1 : 0;
-            char *name = evf_alloc(r, nl + 1);
-            char *value = evf_alloc(r, vl + 1);
-            if (!name || !value)
-                return;
-            evf_pct_decode(name, p, nl, true);
-            evf_pct_decode(value, eq ? eq + 1 : "", vl, true);
-            r->query[r->nquery++] = (pair_t){ name, value };
-        }
-        p += len;
-        if (*p == '&')
-            p++;
-    }
-}
-
-static const char *
-query_raw(evf_req *r, const char *name)
-{
-    if (!r->query_parsed)
-        parse_query(r);
-    for (size_t i = 0; i < r->nquery; i++)
-        if (strcmp(r->query[i].name, name) == 0)
-            return r->query[i].value;
-    return NULL;
-}
-
-bool
-evf_query_has(evf_req *r, const char *name)
-{
-    return query_raw(r, name) != NULL;
-}
-
-const char *
-evf_query_str(evf_req *r, const char *name)
-{
-    const char *s = query_raw(r, name);
-    if (s || !r->route)
-        return s;
-    for (const evf_query *q = r->route->route->query; q && q->name; q++)
-        if (strcmp(q->name, name) == 0)
-            return q->def;
-    return NULL;
-}
-
-int64_t
-evf_query_int(evf_req *r, const char *name)
-{
-    const value_t *v = find_value(r->qvals, r->nqvals, name);
-    if (v)
-        return v->type == EVF_INT ? v->v.i : 0;
-    const char *s = query_raw(r, name);
-    int64_t x = 0;
-    const char *msg;
-    if (s && evf_convert_int(s, strlen(s), &x, &msg))
-        x = 0;
-    return x;
-}
-
-double
-evf_query_float(evf_req *r, const char *name)
-{
-    const value_t *v = find_value(r->qvals, r->nqvals, name);
-    if (v)
-        return v->type == EVF_FLOAT ? v->v.f : 0;
-    const char *s = query_raw(r, name);
-    double x = 0;
-    const char *msg;
-    if (s && evf_convert_float(s, strlen(s), &x, &msg))
-        x = 0;
-    return x;
-}
-
-bool
-evf_query_bool(evf_req *r, const char *name)
-{
-    const value_t *v = find_value(r->qvals, r->nqvals, name);
-    if (v)
-        return v->type == EVF_BOOL ? v->v.b : false;
-    const char *s = query_raw(r, name);
-    bool x = false;
-    const char *msg;
-    if (s && evf_convert_bool(s, strlen(s), &x, &msg))
-        x = false;
-    return x;
 }
 
 void

@@ -1,0 +1,392 @@
+/*
+ * inputs: what a request brings, for handlers.
+ *
+ * CGI params, headers, the decoded path, query parameters (parsed on first
+ * use), the body; the typed conversion and validation of a matched route's
+ * path parameters, declared query parameters and JSON body, answered with
+ * FastAPI's 422 list when anything is wrong.  Loop thread, or the pool
+ * thread that owns a blocking request.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "request_int.h"
+
+static void
+add_error(json_object **errs, const char *type, const char *where,
+          const char *name, const char *msg, const char *input)
+{
+    if (!*errs)
+        *errs = json_object_new_array();
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "type", json_object_new_string(type));
+    json_object *loc = json_object_new_array();
+    json_object_array_add(loc, json_object_new_string(where));
+    if (name)
+        json_object_array_add(loc, json_object_new_string(name));
+    json_object_object_add(e, "loc", loc);
+    json_object_object_add(e, "msg", json_object_new_string(msg));
+    json_object_object_add(e, "input",
+                           input ? json_object_new_string(input) : NULL);
+    json_object_array_add(*errs, e);
+}
+
+/* Convert v->text by v->type.  NULL when valid, else the error type. */
+static const char *
+convert(value_t *v, const char **msg)
+{
+    size_t len = strlen(v->text);
+    switch (v->type) {
+    case EVF_INT:
+        return evf_convert_int(v->text, len, &v->v.i, msg);
+    case EVF_FLOAT:
+        return evf_convert_float(v->text, len, &v->v.f, msg);
+    case EVF_BOOL:
+        return evf_convert_bool(v->text, len, &v->v.b, msg);
+    default:
+        return NULL;
+    }
+}
+
+static void parse_query(evf_req *r);
+static const char *query_raw(evf_req *r, const char *name);
+
+/* Bounds of a declared query parameter; adds the error if out of them. */
+static void
+check_bounds(const evf_query *q, value_t *v, json_object **errs)
+{
+    double x = q->type == EVF_INT ? (double)v->v.i : v->v.f;
+    const char *type = NULL, *op = NULL;
+    double bound = 0;
+    if (q->has_ge && x < q->ge) {
+        type = "greater_than_equal", op = "greater than or equal to";
+        bound = q->ge;
+    } else if (q->has_le && x > q->le) {
+        type = "less_than_equal", op = "less than or equal to";
+        bound = q->le;
+    }
+    if (!type)
+        return;
+    char msg[128], num[48];
+    if (q->type == EVF_INT)
+        snprintf(num, sizeof(num), "%lld", (long long)bound);
+    else
+        snprintf(num, sizeof(num), "%.17g", bound);
+    snprintf(msg, sizeof(msg), "Input should be %s %s", op, num);
+    add_error(errs, type, "query", q->name, msg, v->text);
+    json_object *e = json_object_array_get_idx(
+        *errs, json_object_array_length(*errs) - 1);
+    json_object *ctx = json_object_new_object();
+    json_object_object_add(ctx, q->has_ge && x < q->ge ? "ge" : "le",
+                           q->type == EVF_INT
+                               ? json_object_new_int64((int64_t)bound)
+                               : json_object_new_double(bound));
+    json_object_object_add(e, "ctx", ctx);
+}
+
+static void
+put_json(void *obj)
+{
+    json_object_put(obj);
+}
+
+static void
+parse_json_body(evf_req *r, json_object **errs)
+{
+    if (r->body.len == 0) {
+        add_error(errs, "missing", "body", NULL, "Field required", NULL);
+        return;
+    }
+    json_tokener *tok = json_tokener_new_ex(32);
+    if (!tok)
+        return;
+    json_object *obj = json_tokener_parse_ex(tok, (const char *)r->body.data,
+                                             (int)r->body.len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    if (obj && jerr == json_tokener_success &&
+        json_tokener_get_parse_end(tok) == r->body.len) {
+        r->json = obj;
+        evf_defer(r, put_json, obj);
+    } else {
+        json_object_put(obj);
+        if (jerr == json_tokener_continue || jerr == json_tokener_success)
+            jerr = json_tokener_error_parse_eof;
+        if (!*errs)
+            *errs = json_object_new_array();
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "type", json_object_new_string(
+                                   "json_invalid"));
+        json_object *loc = json_object_new_array();
+        json_object_array_add(loc, json_object_new_string("body"));
+        json_object_array_add(loc, json_object_new_int64(
+                                  (int64_t)json_tokener_get_parse_end(tok)));
+        json_object_object_add(e, "loc", loc);
+        json_object_object_add(e, "msg", json_object_new_string(
+                                   "JSON decode error"));
+        json_object_object_add(e, "input", json_object_new_object());
+        json_object *ctx = json_object_new_object();
+        json_object_object_add(ctx, "error", json_object_new_string(
+                                   json_tokener_error_desc(jerr)));
+        json_object_object_add(e, "ctx", ctx);
+        json_object_array_add(*errs, e);
+    }
+    json_tokener_free(tok);
+}
+
+bool
+evf__req_validate(evf_req *r, const evf_match_t *m)
+{
+    const evf_route *rt = r->route->route;
+    json_object *errs = NULL;
+
+    r->npvals = m->ncaps;
+    if (m->ncaps) {
+        r->pvals = evf_alloc(r, m->ncaps * sizeof(value_t));
+        if (!r->pvals)
+            return false;
+    }
+    for (size_t i = 0; i < m->ncaps; i++) {
+        value_t *v = &r->pvals[i];
+        v->name = m->caps[i].name;
+        v->type = m->caps[i].type;
+        v->text = evf__req_strndup(r, m->caps[i].value, m->caps[i].len);
+        const char *msg;
+        const char *et = v->text ? convert(v, &msg) : "missing";
+        if (et)
+            add_error(&errs, et, "path", v->name, msg, v->text);
+    }
+    size_t nq = 0;
+    while (rt->query && rt->query[nq].name)
+        nq++;
+    if (nq) {
+        r->qvals = evf_alloc(r, nq * sizeof(value_t));
+        if (!r->qvals)
+            return false;
+        r->nqvals = nq;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        const evf_query *q = &rt->query[i];
+        value_t *v = &r->qvals[i];
+        memset(v, 0, sizeof(*v));
+        v->name = q->name;
+        v->type = q->type;
+        v->text = query_raw(r, q->name);
+        bool given = v->text != NULL;
+        if (!given)
+            v->text = q->def;
+        if (!v->text) {
+            if (!q->optional)
+                add_error(&errs, "missing", "query", q->name,
+                          "Field required", NULL);
+            continue;
+        }
+        const char *msg;
+        const char *et = convert(v, &msg);
+        if (et)
+            add_error(&errs, et, "query", q->name, msg, v->text);
+        else if (q->type == EVF_INT || q->type == EVF_FLOAT)
+            check_bounds(q, v, &errs);
+        if (!given)
+            v->text = NULL;     /* evf_query_has: it was not given */
+    }
+    if (rt->json_body)
+        parse_json_body(r, &errs);
+    if (!errs)
+        return true;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "detail", errs);
+    evf_json(r, 422, o);
+    return false;
+}
+
+/* ---- accessors --------------------------------------------------------- */
+
+const char *
+evf_method(evf_req *r)
+{
+    return r->method;
+}
+
+const char *
+evf_path(evf_req *r)
+{
+    return r->path;
+}
+
+const char *
+evf_param(evf_req *r, const char *name)
+{
+    return req_param(r, name);
+}
+
+const char *
+evf_header(evf_req *r, const char *name)
+{
+    char cgi[128];
+    size_t n = strlen(name);
+    if (n + 6 > sizeof(cgi))
+        return NULL;
+    size_t o = 0;
+    if (strcasecmp(name, "Content-Type") && strcasecmp(name, "Content-Length")) {
+        memcpy(cgi, "HTTP_", 5);
+        o = 5;
+    }
+    for (size_t i = 0; i < n; i++)
+        cgi[o++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+    cgi[o] = '\0';
+    return req_param(r, cgi);
+}
+
+const void *
+evf_body(evf_req *r, size_t *len)
+{
+    if (len)
+        *len = r->body.len;
+    return r->body.data ? r->body.data : (const void *)"";
+}
+
+json_object *
+evf_body_json(evf_req *r)
+{
+    return r->json;
+}
+
+static const value_t *
+find_value(const value_t *v, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].name, name) == 0)
+            return &v[i];
+    return NULL;
+}
+
+int64_t
+evf_path_int(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->pvals, r->npvals, name);
+    return v && v->type == EVF_INT ? v->v.i : 0;
+}
+
+double
+evf_path_float(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->pvals, r->npvals, name);
+    return v && v->type == EVF_FLOAT ? v->v.f : 0;
+}
+
+const char *
+evf_path_str(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->pvals, r->npvals, name);
+    return v ? v->text : NULL;
+}
+
+static void
+parse_query(evf_req *r)
+{
+    r->query_parsed = true;
+    const char *qs = req_param(r, "QUERY_STRING");
+    if (!qs || !*qs)
+        return;
+    size_t n = 1;
+    for (const char *p = qs; *p; p++)
+        n += *p == '&';
+    r->query = evf_alloc(r, n * sizeof(pair_t));
+    if (!r->query)
+        return;
+    const char *p = qs;
+    while (*p) {
+        size_t len = strcspn(p, "&");
+        if (len) {
+            const char *eq = memchr(p, '=', len);
+            size_t nl = eq ? (size_t)(eq - p) : len;
+            size_t vl = eq ? len - nl - 1 : 0;
+            char *name = evf_alloc(r, nl + 1);
+            char *value = evf_alloc(r, vl + 1);
+            if (!name || !value)
+                return;
+            evf_pct_decode(name, p, nl, true);
+            evf_pct_decode(value, eq ? eq + 1 : "", vl, true);
+            r->query[r->nquery++] = (pair_t){ name, value };
+        }
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+}
+
+static const char *
+query_raw(evf_req *r, const char *name)
+{
+    if (!r->query_parsed)
+        parse_query(r);
+    for (size_t i = 0; i < r->nquery; i++)
+        if (strcmp(r->query[i].name, name) == 0)
+            return r->query[i].value;
+    return NULL;
+}
+
+bool
+evf_query_has(evf_req *r, const char *name)
+{
+    return query_raw(r, name) != NULL;
+}
+
+const char *
+evf_query_str(evf_req *r, const char *name)
+{
+    const char *s = query_raw(r, name);
+    if (s || !r->route)
+        return s;
+    for (const evf_query *q = r->route->route->query; q && q->name; q++)
+        if (strcmp(q->name, name) == 0)
+            return q->def;
+    return NULL;
+}
+
+int64_t
+evf_query_int(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->qvals, r->nqvals, name);
+    if (v)
+        return v->type == EVF_INT ? v->v.i : 0;
+    const char *s = query_raw(r, name);
+    int64_t x = 0;
+    const char *msg;
+    if (s && evf_convert_int(s, strlen(s), &x, &msg))
+        x = 0;
+    return x;
+}
+
+double
+evf_query_float(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->qvals, r->nqvals, name);
+    if (v)
+        return v->type == EVF_FLOAT ? v->v.f : 0;
+    const char *s = query_raw(r, name);
+    double x = 0;
+    const char *msg;
+    if (s && evf_convert_float(s, strlen(s), &x, &msg))
+        x = 0;
+    return x;
+}
+
+bool
+evf_query_bool(evf_req *r, const char *name)
+{
+    const value_t *v = find_value(r->qvals, r->nqvals, name);
+    if (v)
+        return v->type == EVF_BOOL ? v->v.b : false;
+    const char *s = query_raw(r, name);
+    bool x = false;
+    const char *msg;
+    if (s && evf_convert_bool(s, strlen(s), &x, &msg))
+        x = false;
+    return x;
+}
