@@ -349,44 +349,39 @@ evf_query_str(evf_req *r, const char *name)
     return NULL;
 }
 
+/*
+ * The query parameter name as type: the validated value of a declared
+ * one, else the text converted now (by convert(), as validation does).
+ * Zero when absent, invalid or declared with another type.
+ */
+static value_t
+query_value(evf_req *r, const char *name, evf_type type)
+{
+    value_t z = { .type = type };
+    const value_t *v = find_value(r->qvals, r->nqvals, name);
+    if (v)
+        return v->type == type ? *v : z;
+    value_t x = { .name = name, .type = type, .text = query_raw(r, name) };
+    const char *msg;
+    if (!x.text || convert(&x, &msg))
+        return z;
+    return x;
+}
+
 int64_t
 evf_query_int(evf_req *r, const char *name)
 {
-    const value_t *v = find_value(r->qvals, r->nqvals, name);
-    if (v)
-        return v->type == EVF_INT ? v->v.i : 0;
-    const char *s = query_raw(r, name);
-    int64_t x = 0;
-    const char *msg;
-    if (s && evf_convert_int(s, strlen(s), &x, &msg))
-        x = 0;
-    return x;
+    return query_value(r, name, EVF_INT).v.i;
 }
 
 double
 evf_query_float(evf_req *r, const char *name)
 {
-    const value_t *v = find_value(r->qvals, r->nqvals, name);
-    if (v)
-        return v->type == EVF_FLOAT ? v->v.f : 0;
-    const char *s = query_raw(r, name);
-    double x = 0;
-    const char *msg;
-    if (s && evf_convert_float(s, strlen(s), &x, &msg))
-        x = 0;
-    return x;
+    return query_value(r, name, EVF_FLOAT).v.f;
 }
 
 bool
 evf_query_bool(evf_req *r, const char *name)
 {
-    const value_t *v = find_value(r->qvals, r->nqvals, name);
-    if (v)
-        return v->type == EVF_BOOL ? v->v.b : false;
-    const char *s = query_raw(r, name);
-    bool x = false;
-    const char *msg;
-    if (s && evf_convert_bool(s, strlen(s), &x, &msg))
-        x = false;
-    return x;
+    return query_value(r, name, EVF_BOOL).v.b;
 }
