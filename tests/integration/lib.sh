@@ -733,3 +733,50 @@ start_apache() {
     dump_log "$APACHE_ERROR_LOG"
     fail "Apache did not come up on 127.0.0.1:$APACHE_PORT (config $APACHE_DIR/httpd.conf)"
 }
+
+# ---------------------------------------------------------------------------
+# Timing and streaming checks shared by the tests
+
+# now_us: wall-clock microseconds.
+now_us() {
+    local t=${EPOCHREALTIME:-}
+    if [[ -n $t ]]; then echo "${t/[.,]/}"; else echo $(($(date +%s%N) / 1000)); fi
+}
+
+# check_events BASE PREFIX: GET BASE/events?n=5&interval_ms=300 streams one
+# event every 300 ms; the front-end must hand each to the client as it
+# comes (nginx: the app's X-Accel-Buffering: no; Apache: a flushpackets=on
+# worker), not all five at the end.  PREFIX starts the check names.
+check_events() {
+    local base=$1 p=$2 t0 out i line prev ms gaps='' first ok=1
+    local -a stamps=() lines=()
+    t0=$(now_us)
+    # Foreground pipeline: curl ends by itself; each data line is stamped
+    # when it is read.
+    out=$(CURL_MAX_TIME=10 curl_ -N -D "$tmp/sse.headers" "$base/events?n=5&interval_ms=300" |
+        while IFS= read -r line; do
+            [[ $line == data:* ]] && printf '%s %s\n' "$(now_us)" "$line"
+        done) || true
+    while read -r i line; do
+        [[ -n $i ]] || continue
+        stamps+=("$i")
+        lines+=("$line")
+    done <<<"$out"
+    check_eq "${p}GET /events: Content-Type" text/event-stream \
+        "$(grep -i '^content-type:' "$tmp/sse.headers" | sed -e 's/^[^:]*:[[:space:]]*//' -e 's/\r$//' | tail -n 1)"
+    check_eq "${p}GET /events: the five events, in order" \
+        'data: {"n":0}|data: {"n":1}|data: {"n":2}|data: {"n":3}|data: {"n":4}' \
+        "$(IFS='|'; printf '%s' "${lines[*]}")"
+    ((${#stamps[@]} == 5)) || return 0
+    first=$(((stamps[0] - t0) / 1000))
+    check_true "${p}GET /events: first event after $first ms (want < 250)" test "$first" -lt 250
+    prev=${stamps[0]}
+    for ((i = 1; i < 5; i++)); do
+        ms=$(((stamps[i] - prev) / 1000))
+        gaps+=" $ms"
+        ((ms >= 200)) || ok=0
+        prev=${stamps[i]}
+    done
+    log "${p}events: first at $first ms, then gaps of$gaps ms (interval 300)"
+    check_true "${p}GET /events: events arrive one by one, >= 200 ms apart (gaps:$gaps ms)" test "$ok" = 1
+}

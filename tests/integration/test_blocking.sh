@@ -18,11 +18,6 @@ need "$NGINX"
 need curl
 need_daemon
 
-# Microseconds since the epoch, without a fork ($EPOCHREALTIME: bash 5).
-now_us() {
-    local t=${EPOCHREALTIME:-}
-    if [[ -n $t ]]; then echo "${t/[.,]/}"; else echo $(($(date +%s%N) / 1000)); fi
-}
 
 # curl_config FILE URL COUNT [OUTDIR]: a curl -K file with COUNT transfers
 # of URL, each written to OUTDIR/N (default: discarded).
