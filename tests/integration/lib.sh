@@ -780,3 +780,48 @@ check_events() {
     log "${p}events: first at $first ms, then gaps of$gaps ms (interval 300)"
     check_true "${p}GET /events: events arrive one by one, >= 200 ms apart (gaps:$gaps ms)" test "$ok" = 1
 }
+
+# ---------------------------------------------------------------------------
+# The demo app's basic routes, through a web server at BASE (nginx or
+# Apache); the optional PREFIX starts the check names.
+
+# GET /hello: the smallest answer, JSON.
+check_hello() {
+    local base=$1 what="${2:-}GET /hello"
+    fetch "$base/hello"
+    check_eq "$what: status" 200 "$HTTP_STATUS"
+    check_eq "$what: body" '{"message":"hello"}' "$(body)"
+    check_eq "$what: Content-Type" application/json "$HTTP_CTYPE"
+}
+
+# POST /echo must return the body byte for byte with the request's
+# Content-Type. 1 MB of random bytes covers binary data (NULs, invalid
+# UTF-8), many FastCGI records (64 KB max each) and nginx buffering the
+# request body to a temp file.
+check_echo() {
+    local base=$1 what="${2:-}POST /echo 1 MB" in=$tmp/echo.in
+    [[ -f $in ]] || head -c 1048576 /dev/urandom >"$in"
+    fetch -X POST --data-binary "@$in" -H 'Content-Type: application/x-evfcgi-test' "$base/echo"
+    check_eq "$what: status" 200 "$HTTP_STATUS"
+    check_eq "$what: body length" 1048576 "$(wc -c <"$tmp/body" | tr -d ' ')"
+    check_eq "$what: body sha256" "$(sha256sum <"$in" | cut -d' ' -f1)" "$(sha256sum <"$tmp/body" | cut -d' ' -f1)"
+    check_eq "$what: Content-Type echoed" application/x-evfcgi-test "$HTTP_CTYPE"
+}
+
+# GET of an unknown path: FastAPI's 404 body.
+check_not_found() {
+    local base=$1 p=${2:-}
+    fetch "$base/no/such/path"
+    check_eq "${p}GET /no/such/path: status" 404 "$HTTP_STATUS"
+    check_eq "${p}GET /no/such/path: body" '{"detail":"Not Found"}' "$(body)"
+    check_match "${p}GET /no/such/path: Content-Type" '^application/json' "$HTTP_CTYPE"
+}
+
+# POST to a GET route: FastAPI's 405 body, with Allow.
+check_method_not_allowed() {
+    local base=$1 p=${2:-}
+    fetch -X POST --data-binary 'x' "$base/hello"
+    check_eq "${p}POST /hello: status" 405 "$HTTP_STATUS"
+    check_eq "${p}POST /hello: body" '{"detail":"Method Not Allowed"}' "$(body)"
+    check_match "${p}POST /hello: Allow header lists GET" '(^|[ ,])GET($|[ ,])' "$(header_value Allow)"
+}

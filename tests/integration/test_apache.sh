@@ -111,24 +111,7 @@ site_has() {
 # ---------------------------------------------------------------------------
 # Checks. Each takes the base URL of the web server and a label prefix.
 
-check_hello() {
-    local base=$1 what="${2}GET /hello"
-    fetch "$base/hello"
-    check_eq "$what: status" 200 "$HTTP_STATUS"
-    check_eq "$what: body" '{"message":"hello"}' "$(body)"
-    check_eq "$what: Content-Type" application/json "$HTTP_CTYPE"
-}
 
-# 1 MB of random bytes: many FastCGI STDIN records, binary content.
-check_echo() {
-    local base=$1 what="${2}POST /echo 1 MB" in=$tmp/echo.in
-    [[ -f $in ]] || head -c 1048576 /dev/urandom >"$in"
-    fetch -X POST --data-binary "@$in" -H 'Content-Type: application/x-evfcgi-test' "$base/echo"
-    check_eq "$what: status" 200 "$HTTP_STATUS"
-    check_eq "$what: body length" 1048576 "$(wc -c <"$tmp/body" | tr -d ' ')"
-    check_eq "$what: body sha256" "$(sha256sum <"$in" | cut -d' ' -f1)" "$(sha256sum <"$tmp/body" | cut -d' ' -f1)"
-    check_eq "$what: Content-Type echoed" application/x-evfcgi-test "$HTTP_CTYPE"
-}
 
 # 5 MB streamed under backpressure.
 check_big() {
@@ -161,20 +144,7 @@ check_items() {
     check_eq "${p}GET /hel%6Co: routed to /hello" '200 {"message":"hello"}' "$HTTP_STATUS $(body)"
 }
 
-check_not_found() {
-    local base=$1 p=$2
-    fetch "$base/no/such/path"
-    check_eq "${p}GET /no/such/path: status" 404 "$HTTP_STATUS"
-    check_eq "${p}GET /no/such/path: body" '{"detail":"Not Found"}' "$(body)"
-}
 
-check_method_not_allowed() {
-    local base=$1 p=$2
-    fetch -X POST --data-binary 'x' "$base/hello"
-    check_eq "${p}POST /hello: status" 405 "$HTTP_STATUS"
-    check_eq "${p}POST /hello: body" '{"detail":"Method Not Allowed"}' "$(body)"
-    check_match "${p}POST /hello: Allow header lists GET" '(^|[ ,])GET($|[ ,])' "$(header_value Allow)"
-}
 
 # The query string reaches the app undamaged: '+' and %20 both decode to a
 # space (the 422 body echoes the decoded input), %31%30 is "10", and a

@@ -19,27 +19,7 @@ need_daemon
 # ---------------------------------------------------------------------------
 # Checks. Each takes the base URL of the nginx in front of the daemon.
 
-check_hello() {
-    local base=$1 what="${2:-}GET /hello"
-    fetch "$base/hello"
-    check_eq "$what: status" 200 "$HTTP_STATUS"
-    check_eq "$what: body" '{"message":"hello"}' "$(body)"
-    check_eq "$what: Content-Type" application/json "$HTTP_CTYPE"
-}
 
-# POST /echo must return the body byte for byte with the request's
-# Content-Type. 1 MB of random bytes covers binary data (NULs, invalid
-# UTF-8), many FastCGI records (64 KB max each) and nginx buffering the
-# request body to a temp file.
-check_echo() {
-    local base=$1 what="${2:-}POST /echo 1 MB" in=$tmp/echo.in
-    [[ -f $in ]] || head -c 1048576 /dev/urandom >"$in"
-    fetch -X POST --data-binary "@$in" -H 'Content-Type: application/x-evfcgi-test' "$base/echo"
-    check_eq "$what: status" 200 "$HTTP_STATUS"
-    check_eq "$what: body length" 1048576 "$(wc -c <"$tmp/body" | tr -d ' ')"
-    check_eq "$what: body sha256" "$(sha256sum <"$in" | cut -d' ' -f1)" "$(sha256sum <"$tmp/body" | cut -d' ' -f1)"
-    check_eq "$what: Content-Type echoed" application/x-evfcgi-test "$HTTP_CTYPE"
-}
 
 # An empty POST body is a classic edge case (no FCGI_STDIN data records,
 # only the terminating empty one).
@@ -96,21 +76,7 @@ check_validation() {
     done
 }
 
-check_not_found() {
-    local base=$1
-    fetch "$base/no/such/path"
-    check_eq "GET /no/such/path: status" 404 "$HTTP_STATUS"
-    check_eq "GET /no/such/path: body" '{"detail":"Not Found"}' "$(body)"
-    check_match "GET /no/such/path: Content-Type" '^application/json' "$HTTP_CTYPE"
-}
 
-check_method_not_allowed() {
-    local base=$1
-    fetch -X POST --data-binary 'x' "$base/hello"
-    check_eq "POST /hello: status" 405 "$HTTP_STATUS"
-    check_eq "POST /hello: body" '{"detail":"Method Not Allowed"}' "$(body)"
-    check_match "POST /hello: Allow header lists GET" '(^|[ ,])GET($|[ ,])' "$(header_value Allow)"
-}
 
 # GET /items/{id}: the app awaits 100 ms, then answers. A non-integer id is
 # a validation error (422), as in FastAPI, not a 404.
