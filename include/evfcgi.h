@@ -110,6 +110,11 @@ typedef struct evf_route {
     evf_handler_fn handler;
     const evf_query *query; /* array ended by an entry with name NULL */
     double deadline;        /* seconds for every await of the request; 0: none */
+    /*
+     * At the deadline, the await returns EVF_ETIMEDOUT to the handler
+     * instead of the framework answering 504 (see evf_set_deadline).
+     */
+    bool deadline_returns;
     bool json_body;         /* parse the body as JSON before the handler */
     const evf_dep *const *deps; /* resolved before the handler: EVF_DEPS() */
     /*
@@ -227,8 +232,22 @@ int evf_text(evf_req *r, int status, const char *text);
 int evf_json(evf_req *r, int status, json_object *obj); /* takes obj */
 int evf_json_printf(evf_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* FastAPI's HTTPException: {"detail": detail} with that status. */
+/*
+ * FastAPI's HTTPException: answer {"detail": detail} with that status
+ * (detail NULL: the status's reason phrase), then end the request's tasks
+ * like an exception: the handler does not go on (its cleanups and the
+ * dependencies' teardowns run).  Headers added for a success answer are
+ * not sent with the error.  Returns only when called outside the
+ * request's handler, tasks or pool function (e.g. in a teardown).
+ */
 int evf_raise(evf_req *r, int status, const char *detail);
+/*
+ * The same with headers ("Name: value" strings, NULL-ended), as
+ * HTTPException(headers=...): a 401 with WWW-Authenticate, a 429 with
+ * Retry-After.
+ */
+int evf_raise_headers(evf_req *r, int status, const char *detail,
+                      const char *const *headers);
 
 /*
  * Streaming: begin sends the status and headers, write sends a chunk and
@@ -261,18 +280,28 @@ int evf_gather(evf_req *r, size_t n, evf_task_fn fn, void *const *args);
 /*
  * Await fn(arg) run on the thread pool (asyncio.to_thread): the loop serves
  * other requests meanwhile.  Returns 0 once fn returned, or EVF_EBUSY at
- * once when the pool's queue is full.  A thread cannot be interrupted: the
- * await ignores deadlines, and if the request is cancelled, fn still runs
- * to its end (arg stays valid until then) and its result is dropped.
+ * once when the pool's queue is full.  A thread cannot be interrupted: if
+ * the request's deadline passes (504) or it is cancelled, fn still runs to
+ * its end (arg stays valid until then) and its result is dropped.  With
+ * evf_deadline_returns, the await waits for fn past the deadline.
  */
 int evf_to_thread(evf_req *r, void (*fn)(void *arg), void *arg);
 
 /*
- * Deadline for this request's awaits, seconds from now (asyncio.timeout);
- * 0 removes it.  Awaits that would pass it return EVF_ETIMEDOUT; the
- * handler usually answers evf_raise(r, 504, "Gateway Timeout").
+ * Deadline for this request, seconds from now (asyncio.timeout); 0 removes
+ * it.  It bounds every await (sleep, wait_fd, gather, streaming writes
+ * waiting for the client, evf_http, evf_to_thread).  By default, when it
+ * passes the framework answers 504 {"detail":"Gateway Timeout"}, the
+ * handler is not resumed, and its cleanups and dependency teardowns run,
+ * as on a client disconnect.
  */
 void evf_set_deadline(evf_req *r, double seconds);
+/*
+ * Opt in (on true) to degrade gracefully: from now on an await that
+ * reaches the deadline returns EVF_ETIMEDOUT to the handler, which answers
+ * as it likes.  A route can start so with .deadline_returns = true.
+ */
+void evf_deadline_returns(evf_req *r, bool on);
 
 /*
  * HTTP client (the seed's httpx.AsyncClient): libcurl's multi-socket

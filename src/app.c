@@ -37,12 +37,6 @@ static struct {
     size_t nopts;
 } reg;
 
-const evf_dep *const *
-evf__app_deps(const evf_app_ctx *app)
-{
-    return app->app->deps;
-}
-
 unsigned
 evf_apps_route_labels(const char *const **labels)
 {
@@ -136,6 +130,7 @@ add(const evf_app *app, const char *origin, void *dl)
         evf_route_entry_t *e = &a->entries[i];
         e->route = rt;
         e->app = a;
+        e->app_deps = app->deps;
         snprintf(e->label, sizeof(e->label), "%s %s", rt->method, rt->path);
         if (!rt->handler) {
             evf_log_error("%s: route %s has no handler", origin, e->label);

@@ -10,16 +10,9 @@
 #define EVF_APP_H
 
 #include "evfcgi.h"
+#include "route.h"
 #include "router.h"
 
-/* What the router maps to: one declared route of one app. */
-typedef struct evf_route_entry {
-    const evf_route *route;     /* borrowed from the app */
-    evf_app_ctx *app;
-    char label[128];            /* "GET /items/{item_id:int}", for logs */
-    double slow_logged_at;      /* stall detector: last warning */
-    unsigned index;             /* among all apps' routes, for stats */
-} evf_route_entry_t;
 
 /* Add an app (loaded or built in).  0, or -1 after logging why. */
 int evf_app_register(const evf_app *app, const char *origin);
@@ -40,9 +33,6 @@ int evf_apps_startup(void);
 void evf_apps_shutdown(void);
 /* Unload everything (tests, exit). */
 void evf_apps_free(void);
-
-/* The app's own dependencies (evf_app.deps), for every route of it. */
-const evf_dep *const *evf__app_deps(const evf_app_ctx *app);
 
 /* The router holding every app's routes (NULL before the first app). */
 const evf_router_t *evf_apps_router(void);

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "buf.h"
 #include "conn.h"
 #include "fcgi_params.h"
@@ -324,6 +325,14 @@ h_finished(void *o, evf_req *r, bool answered)
     flush(c);
 }
 
+/* The route table: the apps loaded in this process. */
+static const evf_router_t *
+h_routes(void *owner)
+{
+    (void)owner;
+    return evf_apps_router();
+}
+
 static const evf_req_owner_ops ops = {
     .out = h_out,
     .flush = h_flush,
@@ -333,6 +342,7 @@ static const evf_req_owner_ops ops = {
     .unhold = h_unhold,
     .gone = h_gone,
     .finished = h_finished,
+    .routes = h_routes,
 };
 
 /* ---- input ------------------------------------------------------------- */

@@ -45,7 +45,8 @@
 #include "loop.h"
 #include "mem.h"
 #include "pool.h"
-#include "request.h"
+#include "builtin.h"
+#include "exchange.h"
 #include "server.h"
 #include "settings.h"
 #include "stats.h"
@@ -188,6 +189,24 @@ recycle(void)
     begin_drain(evf__loop(), "served max_requests: recycling this worker");
 }
 
+/* A finished request: the worker recycles after max_requests. */
+static void
+recycle_hook(const evf_access_entry_t *e, void *ud)
+{
+    (void)e, (void)ud;
+    if (evf_settings.max_requests &&
+        evf_stats.requests == evf_settings.max_requests)
+        recycle();
+}
+
+static void
+access_hook(const evf_access_entry_t *e, void *ud)
+{
+    (void)ud;
+    if (evf_access_enabled())
+        evf_access_write(e);
+}
+
 static void
 worker_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
@@ -247,7 +266,9 @@ worker_run(const int *fds, size_t nfds, double grace, int ready_fd)
         ev_signal_start(loop, &w.sig[i]);
         ev_unref(loop);     /* signal watchers alone keep nothing alive */
     }
-    evf__recycle_hook = recycle;
+    evf__exchange_clear_hooks();
+    evf__exchange_on_finished(access_hook, NULL);
+    evf__exchange_on_finished(recycle_hook, NULL);
     if (ready_fd >= 0) {
         int32_t pid = (int32_t)getpid();
         ssize_t n = write(ready_fd, &pid, sizeof(pid));
@@ -259,7 +280,7 @@ worker_run(const int *fds, size_t nfds, double grace, int ready_fd)
 
     evf_server_stop(false);
     evf_conn_close_all();
-    evf__req_cancel_detached();
+    evf__exchange_cancel_detached();
     /* Blocking handlers cannot be interrupted: wait for them. */
     evf_pool_stop();
     evf_http_shutdown();
@@ -877,12 +898,15 @@ load_everything(int argc, char **argv, const evf_app *builtin,
         evf_config_free(conf);
         return rc;
     }
+    if (evf_builtin_register(conf->ping_path, conf->ping_response,
+                             conf->status_path) < 0)
+        goto fail;
     if (builtin && evf_app_register(builtin, "built-in") < 0)
         goto fail;
     for (size_t i = 0; i < conf->napps; i++)
         if (evf_app_load(conf->apps[i].path, conf->apps[i].name) < 0)
             goto fail;
-    if (!evf_apps_router()) {
+    if (!builtin && !conf->napps) {
         evf_log_error("no app to serve: load one with -a APP.so or an "
                       "[app NAME] section");
         goto fail;

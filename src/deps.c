@@ -21,7 +21,7 @@ enum { NONE, RESOLVING, DONE };
 
 typedef struct waiter {
     struct waiter *next;
-    void *task;
+    evf_task_t *task;
 } waiter_t;
 
 typedef struct entry {
@@ -29,7 +29,7 @@ typedef struct entry {
     const evf_dep *dep;
     int state;
     void *value;
-    void *resolver;         /* the task resolving it */
+    evf_task_t *resolver;   /* the task resolving it */
     waiter_t *waiters;
 } entry_t;
 
@@ -73,22 +73,44 @@ compute(evf_req *r, const evf_dep *d)
     return bc.value;
 }
 
+/*
+ * On a pool thread: the value of a dependency the route declared, which
+ * was resolved on the loop before the blocking handler started.  Only the
+ * thread that owns the request (a blocking handler) may read the cache:
+ * elsewhere, tasks on the loop may be adding to it.
+ */
+static void *
+declared_value(evf_req *r, const evf_dep *d)
+{
+    const char *name = d->name ? d->name : "?";
+    if (!evf__req_on_pool(r)) {
+        evf_log(r, EVF_LOG_ERROR, "evf_depends(%s) called from a blocking "
+                "dependency or an evf_to_thread function: pass the value "
+                "in, or declare it on the route", name);
+        return NULL;
+    }
+    entry_t *e = d->no_cache ? NULL : find(r, d);
+    if (e && e->state == DONE)
+        return e->value;
+    evf_log(r, EVF_LOG_ERROR, "evf_depends(%s) in a blocking handler: the "
+            "route does not declare it%s (add it to the route's .deps)",
+            name, d->no_cache ? " (no_cache dependencies cannot be "
+            "resolved on a pool thread)" : "");
+    return NULL;
+}
+
 void *
 evf_depends(evf_req *r, const evf_dep *d)
 {
-    if (evf_pool_on_thread()) {
-        evf_log(r, EVF_LOG_ERROR, "evf_depends(%s) called on a pool thread "
-                "(in a blocking dependency or handler): declare it instead",
-                d->name ? d->name : "?");
-        return NULL;
-    }
+    if (evf_pool_on_thread())
+        return declared_value(r, d);
     if (d->no_cache)
         return compute(r, d);
     entry_t *e = find(r, d);
     if (e && e->state == DONE)
         return e->value;
     if (e && e->state == RESOLVING) {
-        void *self = evf__task_self(r);
+        evf_task_t *self = evf__req_task(r);
         if (e->resolver == self) {
             evf_log(r, EVF_LOG_ERROR, "dependency '%s' depends on itself",
                     d->name ? d->name : "?");
@@ -104,7 +126,7 @@ evf_depends(evf_req *r, const evf_dep *d)
         w->next = e->waiters;
         e->waiters = w;
         while (e->state != DONE)
-            evf__task_suspend(r);
+            evf__task_park(self);
         return e->value;
     }
     if (!e) {
@@ -119,11 +141,11 @@ evf_depends(evf_req *r, const evf_dep *d)
         *evf__req_deps_cache(r) = e;
     }
     e->state = RESOLVING;
-    e->resolver = evf__task_self(r);
+    e->resolver = evf__req_task(r);
     e->value = compute(r, d);
     e->state = DONE;
     for (waiter_t *w = e->waiters; w; w = w->next)
-        evf__task_wake(w->task);
+        evf__task_wake(w->task, 0);
     e->waiters = NULL;
     return e->value;
 }

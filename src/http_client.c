@@ -27,6 +27,7 @@
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
+#include "pool.h"
 #include "request.h"
 #include "settings.h"
 
@@ -35,7 +36,7 @@ typedef struct transfer {
     struct curl_slist *hdrs;
     evf_buf_t body;
     evf_buf_t head;
-    void *task;
+    evf_task_t *task;
     evf_req *req;
     CURLcode result;
     bool done;
@@ -82,7 +83,7 @@ collect(void)
             continue;
         t->result = msg->data.result;
         t->done = true;
-        evf__task_wake(t->task);
+        evf__task_wake(t->task, 0);
     }
 }
 
@@ -242,15 +243,10 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
         resp->error = "HTTP client unavailable";
         return EVF_EHTTP;
     }
+    if (evf_pool_on_thread())
+        return evf__req_misuse(r, "evf_http");
+    /* The request's deadline bounds the wait below (the scheduler's). */
     double timeout = o->timeout;
-    double left = evf__req_time_left(r);
-    if (left >= 0 && (timeout <= 0 || left < timeout)) {
-        if (left <= 0) {
-            resp->error = "deadline passed";
-            return EVF_ETIMEDOUT;
-        }
-        timeout = left;
-    }
 
     transfer_t *t = evf_alloc(r, sizeof(*t));
     if (!t) {
@@ -259,7 +255,7 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
     }
     memset(t, 0, sizeof(*t));
     t->req = r;
-    t->task = evf__task_self(r);
+    t->task = evf__req_task(r);
     t->easy = curl_easy_init();
     if (!t->easy || evf_defer(r, transfer_free, t) < 0) {
         if (t->easy)
@@ -307,8 +303,14 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
         resp->error = "cannot start the transfer";
         return EVF_EHTTP;
     }
-    while (!t->done)
-        evf__task_suspend(r);
+    while (!t->done) {
+        if (evf__task_await(t->task) == EVF_ETIMEDOUT && !t->done) {
+            /* The deadline passed and the handler asked to hear it. */
+            curl_multi_remove_handle(hc.multi, e);
+            resp->error = "deadline passed";
+            return EVF_ETIMEDOUT;
+        }
+    }
 
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);

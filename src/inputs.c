@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
@@ -138,7 +139,7 @@ parse_json_body(evf_req *r, json_object **errs)
     json_tokener_free(tok);
 }
 
-bool
+int
 evf__req_validate(evf_req *r, const evf_match_t *m)
 {
     const evf_route *rt = r->route->route;
@@ -148,15 +149,17 @@ evf__req_validate(evf_req *r, const evf_match_t *m)
     if (m->ncaps) {
         r->pvals = evf_alloc(r, m->ncaps * sizeof(value_t));
         if (!r->pvals)
-            return false;
+            return -ENOMEM;
     }
     for (size_t i = 0; i < m->ncaps; i++) {
         value_t *v = &r->pvals[i];
         v->name = m->caps[i].name;
         v->type = m->caps[i].type;
         v->text = evf__req_strndup(r, m->caps[i].value, m->caps[i].len);
+        if (!v->text)
+            goto nomem;
         const char *msg;
-        const char *et = v->text ? convert(v, &msg) : "missing";
+        const char *et = convert(v, &msg);
         if (et)
             add_error(&errs, et, "path", v->name, msg, v->text);
     }
@@ -166,7 +169,7 @@ evf__req_validate(evf_req *r, const evf_match_t *m)
     if (nq) {
         r->qvals = evf_alloc(r, nq * sizeof(value_t));
         if (!r->qvals)
-            return false;
+            goto nomem;
         r->nqvals = nq;
     }
     for (size_t i = 0; i < nq; i++) {
@@ -196,12 +199,12 @@ evf__req_validate(evf_req *r, const evf_match_t *m)
     }
     if (rt->json_body)
         parse_json_body(r, &errs);
-    if (!errs)
-        return true;
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "detail", errs);
-    evf_json(r, 422, o);
-    return false;
+    /* Answered (422) after the dependencies, as FastAPI orders them. */
+    r->errors = errs;
+    return 0;
+nomem:
+    json_object_put(errs);
+    return -ENOMEM;
 }
 
 /* ---- accessors --------------------------------------------------------- */

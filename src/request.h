@@ -10,7 +10,8 @@
  * flush, and is told when the request is finished.
  *
  * Life cycle.  evf__req_new (BEGIN) -> evf__req_params/... (PARAMS) ->
- * evf__req_stdin (STDIN) -> on the empty STDIN record the route runs.  The
+ * evf__req_stdin (STDIN) -> on the empty STDIN record the route runs
+ * (exchange.c).  The
  * request ends when its handler returns (or raises), or when it is aborted;
  * either way the owner's finished hook is called exactly once, and the
  * request's memory is freed right after.  Functions marked "may finish"
@@ -26,6 +27,7 @@
 
 #include "buf.h"
 #include "evfcgi.h"
+#include "task.h"
 
 typedef struct evf_req_owner_ops {
     /* Buffer to append the request's records to. */
@@ -47,6 +49,8 @@ typedef struct evf_req_owner_ops {
      * (false when the connection is going away).
      */
     void (*finished)(void *owner, evf_req *r, bool answered);
+    /* The route table to dispatch on (NULL: none, every path is 404). */
+    const struct evf_router *(*routes)(void *owner);
 } evf_req_owner_ops;
 
 /* Request-level protocol errors: the connection must be closed. */
@@ -83,24 +87,16 @@ void **evf__req_deps_cache(evf_req *r);
 const evf_dep *const *evf__req_app_deps(evf_req *r);
 const evf_dep *const *evf__req_route_deps(evf_req *r);
 
-/*
- * The running task of r (an opaque handle); suspend it until another task
- * wakes it with evf__task_wake (scheduled from the loop, never nested).
- */
-void *evf__task_self(evf_req *r);
-void evf__task_suspend(evf_req *r);
-void evf__task_wake(void *task);
+/* The running task, checked to be r's (asserts on misuse). */
+evf_task_t *evf__req_task(evf_req *r);
 
-/* Called when the worker has served max_requests (the daemon recycles). */
-extern void (*evf__recycle_hook)(void);
+/* True on the pool thread that runs r's blocking handler (it owns r). */
+bool evf__req_on_pool(const evf_req *r);
+
+/* An await was called on a pool thread: log why, return EVF_EINVAL. */
+int evf__req_misuse(evf_req *r, const char *what);
 
 /* Seconds left before the request's deadline; -1 when it has none. */
 double evf__req_time_left(evf_req *r);
-
-/*
- * Cancel requests that finished their answer but still run background
- * tasks (daemon shutdown).
- */
-void evf__req_cancel_detached(void);
 
 #endif

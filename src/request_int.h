@@ -1,12 +1,12 @@
 /*
- * request_int.h: the request's layout, shared by request.c (life cycle,
- * tasks, responses, awaits) and inputs.c (params, path and query values,
- * validation, accessors).  Nothing else includes it.
+ * request_int.h: the request's layout, private to the request layer:
+ * request.c (memory, intake, awaits), inputs.c (params, typed values,
+ * validation, accessors), response.c (the answer) and exchange.c (start,
+ * finish, abort, background).  Nothing outside those includes it.
  */
 #ifndef EVF_REQUEST_INT_H
 #define EVF_REQUEST_INT_H
 
-#include <ev.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -14,13 +14,12 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "app.h"
 #include "buf.h"
-#include "coro.h"
 #include "mem.h"
-#include "pool.h"
 #include "request.h"
+#include "route.h"
 #include "router.h"
+#include "task.h"
 
 #define container_of(p, type, member) \
     ((type *)((char *)(p) - offsetof(type, member)))
@@ -60,25 +59,6 @@ typedef struct background {
     void *arg;
 } background_t;
 
-typedef struct task task_t;
-struct task {
-    evf_coro_t *coro;
-    evf_req *req;
-    task_t *next;           /* the request's live tasks */
-    task_t *parent;         /* gather: the awaiting task */
-    unsigned children;      /* gather: children still running */
-    evf_task_fn fn;         /* NULL: the route handler */
-    void *arg;
-    ev_timer timer;
-    ev_io io;
-    int timer_result;       /* what the timer means: 0 or EVF_ETIMEDOUT */
-    int result;
-    bool in_pool;           /* awaiting evf_to_thread */
-    bool background;        /* an evf_background task */
-    bool orphaned;          /* dropped while in_pool: the job frees it */
-    struct pool_job *job;   /* while in_pool */
-};
-
 #define ARENA0 1024
 
 struct evf_req {
@@ -88,7 +68,7 @@ struct evf_req {
     uint16_t id;
     uint8_t flags;
     uint8_t stage;
-    int reject;             /* 413 or 431 to answer instead of running */
+    int reject;             /* 413, 431 or 503 to answer instead of running */
     evf_buf_t raw;          /* PARAMS stream while it arrives */
     size_t scan;            /* raw: start of the first pair not yet seen */
     evf_buf_t body;
@@ -99,41 +79,42 @@ struct evf_req {
     bool query_parsed;
     const char *method;
     const char *path;
+    const evf_router_t *router; /* the owner's route table, at start */
     evf_route_entry_t *route;
     value_t *pvals;         /* path parameters */
     size_t npvals;
     value_t *qvals;         /* declared query parameters */
     size_t nqvals;
     json_object *json;
+    json_object *errors;    /* the 422 list, answered after the deps */
     char *hdrs;             /* extra response headers, "N: v\r\n"... */
     size_t hdrs_len;
     bool answered;
     bool counted;           /* in the route's in-flight count */
     bool logged;            /* access log line written */
     bool streaming;
-    bool raised;
     int status;
+    int raise_status;       /* raised on a pool thread: the loop answers */
+    const char *raise_detail;
+    const char *const *raise_headers;
     uint64_t bytes_out;
-    task_t *tasks;
-    task_t *drain_task;
-    double deadline;        /* absolute, ev_now() clock; 0: none */
+    evf_tasks_t tasks;      /* the handler's task and its children */
+    evf_task_t *drain_task; /* a stream write waiting for the peer */
     defer_t *defers;
     teardown_t *teardowns;      /* newest first: run in reverse order */
     background_t *bg, **bg_tail;
-    unsigned bg_running;
     bool detached;              /* answered; background tasks still run */
     evf_req *dnext, *dprev;     /* the detached list */
     void *deps_cache;
-    ev_tstamp t0;
+    double t0;                  /* loop clock at start */
+    double started;             /* monotonic clock at start */
     /*
      * Ownership with the pool.  While a blocking handler runs (on_pool),
-     * the pool thread owns the request: the loop only sets `cancelled`.
-     * Pool jobs in flight (jobs) keep the request's memory alive after it
-     * was cancelled; the last one to finish releases it.
+     * the pool thread owns the request: the loop only sets the tasks'
+     * cancelled flag.  Pool jobs out keep the request's memory alive after
+     * it was cancelled; the last one to come back releases it.
      */
     bool on_pool;
-    atomic_bool cancelled;
-    unsigned jobs;
     evf_buf_t pend;         /* output written on the pool thread */
     /*
      * A blocking dependency (or to_thread function) may allocate from the
@@ -144,6 +125,8 @@ struct evf_req {
     evf_arena_t arena;
     char arena0[ARENA0];
 };
+
+#define req_of_tasks(g) container_of((g), evf_req, tasks)
 
 /* The CGI param name, or NULL (pointers live as long as the request). */
 static inline const char *
@@ -160,9 +143,29 @@ char *evf__req_strndup(evf_req *r, const char *s, size_t n);
 
 /*
  * Convert and check the matched route's path parameters, declared query
- * parameters and JSON body (inputs.c).  True when the handler may run;
- * otherwise the 422 has been answered.
+ * parameters and JSON body (inputs.c).  Errors are kept in r->errors, to be
+ * answered (422) once the dependencies have run.  0, or -ENOMEM.
  */
-bool evf__req_validate(evf_req *r, const evf_match_t *m);
+int evf__req_validate(evf_req *r, const evf_match_t *m);
+
+/* The handler's label for logs: the route, or the path. */
+const char *evf__req_label(const evf_req *r);
+
+/*
+ * response.c: an error answer, {"detail": detail}, carrying only the given
+ * headers ("Name: value" strings, NULL-ended; may be NULL), not those added
+ * for a success answer.  0, EVF_EINVAL (already answered), EVF_EGONE.
+ */
+int evf__req_answer_error(evf_req *r, int status, const char *detail,
+                          const char *const *headers);
+/* Free what the request's pool thread wrote, or hand it to the owner. */
+void evf__req_take_pending(evf_req *r);
+
+/* exchange.c: the request is answered or abandoned; free when possible. */
+void evf__req_release(evf_req *r);
+/* exchange.c: the input is complete: route and run r (may finish it). */
+void evf__req_start(evf_req *r);
+/* exchange.c: set up r's task group with the request's reports. */
+void evf__req_tasks_init(evf_req *r);
 
 #endif

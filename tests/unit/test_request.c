@@ -128,6 +128,7 @@ h_deadline(evf_req *r)
 static void
 h_setdl(evf_req *r)
 {
+    evf_deadline_returns(r, true);
     evf_set_deadline(r, 0.05);
     double t0 = mono();
     g.sleep_rc = evf_sleep(r, 1.0);
@@ -296,9 +297,11 @@ static const evf_query both_query[] = {
 static const evf_route routes[] = {
     EVF_GET("/sleep", h_sleep),
     EVF_GET("/gather", h_gather),
-    EVF_GET("/deadline", h_deadline, .deadline = 0.05),
+    EVF_GET("/deadline", h_deadline, .deadline = 0.05,
+            .deadline_returns = true),
     EVF_GET("/setdl", h_setdl),
-    EVF_GET("/gatherdl", h_gatherdl, .deadline = 0.05),
+    EVF_GET("/gatherdl", h_gatherdl, .deadline = 0.05,
+            .deadline_returns = true),
     EVF_GET("/waitfd", h_waitfd),
     EVF_GET("/cancel", h_cancel),
     EVF_GET("/noanswer", h_noanswer),

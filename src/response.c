@@ -1,0 +1,417 @@
+/*
+ * response: the answer of a request (the response half of evfcgi.h):
+ * headers, whole answers, JSON, error answers, streams, and evf_raise.
+ *
+ * The CGI response head ("Status:", "Content-Type:", headers) and body go
+ * out as FastCGI STDOUT records into the owner's output buffer, or, on the
+ * pool thread that owns a blocking request, into the request's pending
+ * buffer, handed to the owner when the job comes back (take_pending).
+ *
+ * An error answer carries only the headers given with it: headers added
+ * for a success answer (a Location, a cookie) do not leak into a 4xx/5xx.
+ */
+#include "config.h"
+
+#include <fastcgi.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fcgi_writer.h"
+#include "http_status.h"
+#include "log.h"
+#include "pool.h"
+#include "request_int.h"
+
+/* Where the request's records go: see the file comment. */
+static evf_buf_t *
+outbuf(evf_req *r)
+{
+    return r->on_pool ? &r->pend : r->ops->out(r->owner);
+}
+
+static bool
+gone(evf_req *r)
+{
+    if (r->on_pool)
+        return atomic_load(&r->tasks.cancelled);
+    return r->ops->gone(r->owner);
+}
+
+bool
+evf_is_disconnected(evf_req *r)
+{
+    return gone(r);
+}
+
+void
+evf__req_take_pending(evf_req *r)
+{
+    if (evf_buf_used(&r->pend)) {
+        evf_buf_t *out = r->ops->out(r->owner);
+        if (evf_buf_append(out, r->pend.data + r->pend.off,
+                           evf_buf_used(&r->pend)) < 0)
+            evf_log_error("%s: out of memory for the response",
+                          evf__req_label(r));
+    }
+    evf_buf_free(&r->pend);
+}
+
+/* Append "name: value\r\n" to the headers of the answer. */
+static int
+push_header(evf_req *r, const char *name, size_t nl, const char *value,
+            size_t vl)
+{
+    /* A CR or LF would let a value start a header of its own. */
+    if (!nl || memchr(name, '\r', nl) || memchr(name, '\n', nl) ||
+        memchr(name, ':', nl) || strpbrk(value, "\r\n"))
+        return EVF_EINVAL;
+    size_t need = r->hdrs_len + nl + vl + 4;
+    char *h = evf_alloc(r, need + 1);
+    if (!h)
+        return EVF_EINVAL;
+    if (r->hdrs_len)
+        memcpy(h, r->hdrs, r->hdrs_len);
+    char *p = h + r->hdrs_len;
+    memcpy(p, name, nl);
+    p += nl;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, vl);
+    p += vl;
+    *p++ = '\r';
+    *p++ = '\n';
+    *p = '\0';
+    r->hdrs = h;
+    r->hdrs_len = need;
+    return 0;
+}
+
+int
+evf_add_header(evf_req *r, const char *name, const char *value)
+{
+    if (r->answered)
+        return EVF_EINVAL;
+    return push_header(r, name, strlen(name), value, strlen(value));
+}
+
+/* Replace the answer's headers by "Name: value" lines (NULL-ended). */
+static int
+set_headers(evf_req *r, const char *const *headers)
+{
+    r->hdrs = NULL;
+    r->hdrs_len = 0;
+    for (const char *const *h = headers; h && *h; h++) {
+        const char *colon = strchr(*h, ':');
+        if (!colon)
+            return EVF_EINVAL;
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        int rc = push_header(r, *h, (size_t)(colon - *h), v, strlen(v));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * Write the CGI response head and body (or, for a stream, the head only).
+ * Returns 0, EVF_EINVAL when already answered, EVF_EGONE when the client
+ * left or the output could not be buffered.
+ */
+static int
+answer(evf_req *r, int status, const char *ctype, const void *body,
+       size_t len, bool stream)
+{
+    if (r->answered)
+        return EVF_EINVAL;
+    r->answered = true;
+    r->status = status;
+    r->streaming = stream;
+    if (gone(r))
+        return EVF_EGONE;
+    if (status < 100 || status > 999)
+        status = 500;
+
+    char small[512];
+    size_t cap = sizeof(small);
+    char *head = small;
+    size_t need = 128 + (ctype ? strlen(ctype) : 0) + r->hdrs_len;
+    if (need > cap) {
+        head = evf_alloc(r, need);
+        if (!head)
+            return EVF_EGONE;
+        cap = need;
+    }
+    int n = snprintf(head, cap, "Status: %d %s\r\n", status,
+                     evf_http_reason(status));
+    if (ctype)
+        n += snprintf(head + n, cap - (size_t)n, "Content-Type: %s\r\n",
+                      ctype);
+    if (!stream)
+        n += snprintf(head + n, cap - (size_t)n, "Content-Length: %zu\r\n",
+                      len);
+    if (r->hdrs_len)
+        memcpy(head + n, r->hdrs, r->hdrs_len);
+    n += (int)r->hdrs_len;
+    head[n++] = '\r';
+    head[n++] = '\n';
+
+    evf_buf_t *out = outbuf(r);
+    if (evf_fcgi_write_stream2(out, FCGI_STDOUT, r->id, head, (size_t)n,
+                               body, len) < 0)
+        return EVF_EGONE;
+    if (!stream && evf_fcgi_write_stream(out, FCGI_STDOUT, r->id, NULL, 0) < 0)
+        return EVF_EGONE;
+    r->bytes_out += len;
+    return 0;
+}
+
+int
+evf_respond(evf_req *r, int status, const char *content_type,
+            const void *body, size_t len)
+{
+    return answer(r, status, content_type, body, len, false);
+}
+
+int
+evf_text(evf_req *r, int status, const char *text)
+{
+    return answer(r, status, "text/plain; charset=utf-8", text, strlen(text),
+                  false);
+}
+
+static int
+answer_json_str(evf_req *r, int status, const char *json, size_t len)
+{
+    return answer(r, status, "application/json", json, len, false);
+}
+
+int
+evf_json(evf_req *r, int status, json_object *obj)
+{
+    if (!obj)
+        return evf__req_answer_error(r, 500, "Internal Server Error", NULL);
+    size_t len;
+    const char *s = json_object_to_json_string_length(
+        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    int rc = s ? answer_json_str(r, status, s, len)
+               : evf__req_answer_error(r, 500, "Internal Server Error",
+                                       NULL);
+    json_object_put(obj);
+    return rc;
+}
+
+int
+evf_json_printf(evf_req *r, int status, const char *fmt, ...)
+{
+    char small[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return EVF_EINVAL;
+    if ((size_t)n < sizeof(small))
+        return answer_json_str(r, status, small, (size_t)n);
+    char *big = evf_alloc(r, (size_t)n + 1);
+    if (!big)
+        return evf__req_answer_error(r, 503, "Service Unavailable", NULL);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return answer_json_str(r, status, big, (size_t)n);
+}
+
+/* Escape s as a JSON string into dst (cap bytes); false if it won't fit. */
+static bool
+json_quote(char *dst, size_t cap, const char *s, size_t *len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    if (cap < 3)
+        return false;
+    dst[n++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (n + 8 >= cap)
+            return false;
+        if (*p == '"' || *p == '\\') {
+            dst[n++] = '\\';
+            dst[n++] = (char)*p;
+        } else if (*p < 0x20) {
+            memcpy(dst + n, "\\u00", 4);
+            dst[n + 4] = hex[*p >> 4];
+            dst[n + 5] = hex[*p & 15];
+            n += 6;
+        } else {
+            dst[n++] = (char)*p;
+        }
+    }
+    dst[n++] = '"';
+    *len = n;
+    return true;
+}
+
+int
+evf__req_answer_error(evf_req *r, int status, const char *detail,
+                      const char *const *headers)
+{
+    if (r->answered)
+        return EVF_EINVAL;
+    if (!detail)
+        detail = evf_http_reason(status);
+    if (set_headers(r, headers) < 0) {
+        evf_log_error("%s: a header given with error %d is not a valid "
+                      "\"Name: value\" line; sent without it",
+                      evf__req_label(r), status);
+        r->hdrs = NULL;
+        r->hdrs_len = 0;
+    }
+    /*
+     * Built without json-c and in a stack buffer: an error answer is often
+     * what is left to say when memory ran out.
+     */
+    char body[1024];
+    size_t q;
+    memcpy(body, "{\"detail\":", 10);
+    if (!json_quote(body + 10, sizeof(body) - 11, detail, &q))
+        json_quote(body + 10, sizeof(body) - 11, evf_http_reason(status),
+                   &q);
+    body[10 + q] = '}';
+    return answer_json_str(r, status, body, 10 + q + 1);
+}
+
+/* ---- raising ----------------------------------------------------------- */
+
+/* A copy of a NULL-ended list of strings in r's arena (NULL on failure). */
+static const char *const *
+copy_headers(evf_req *r, const char *const *headers)
+{
+    size_t n = 0;
+    while (headers && headers[n])
+        n++;
+    if (!n)
+        return NULL;
+    const char **v = evf_alloc(r, (n + 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!(v[i] = evf_strdup(r, headers[i])))
+            return NULL;
+    v[n] = NULL;
+    return v;
+}
+
+int
+evf_raise_headers(evf_req *r, int status, const char *detail,
+                  const char *const *headers)
+{
+    if (!detail)
+        detail = evf_http_reason(status);
+    if (evf_pool_on_thread() && !r->on_pool) {
+        /*
+         * A to_thread function or a blocking dependency: the loop owns the
+         * answer, so keep what to say and answer once the job is back.
+         */
+        if (!r->answered && !r->raise_status) {
+            r->raise_headers = copy_headers(r, headers);
+            r->raise_detail = evf_strdup(r, detail);
+            r->raise_status = status;
+        }
+        evf__task_unwind(&r->tasks);
+        return EVF_EINVAL;      /* not inside a job of r */
+    }
+    int rc = evf__req_answer_error(r, status, detail, headers);
+    /* Like an exception: r's tasks end here, none is resumed. */
+    evf__task_unwind(&r->tasks);
+    return rc;
+}
+
+int
+evf_raise(evf_req *r, int status, const char *detail)
+{
+    return evf_raise_headers(r, status, detail, NULL);
+}
+
+/* ---- streaming --------------------------------------------------------- */
+
+int
+evf_stream_begin(evf_req *r, int status, const char *content_type)
+{
+    return answer(r, status, content_type, NULL, 0, true);
+}
+
+int
+evf_stream_write(evf_req *r, const void *data, size_t len)
+{
+    if (!r->streaming)
+        return EVF_EINVAL;
+    if (gone(r))
+        return EVF_EGONE;
+    if (len == 0)
+        return 0;
+    evf_buf_t *out = outbuf(r);
+    if (evf_fcgi_write_stream(out, FCGI_STDOUT, r->id, data, len) < 0)
+        return EVF_EGONE;
+    r->bytes_out += len;
+    /* A blocking handler's stream is sent when the handler returns. */
+    if (r->on_pool)
+        return 0;
+    if (r->ops->flush(r->owner) < 0)
+        return EVF_EGONE;
+    if (r->ops->congested(r->owner)) {
+        /* Wait for the peer to read, within the request's deadline. */
+        r->drain_task = evf__req_task(r);
+        r->ops->wait_drain(r->owner, r);
+        int rc = evf__task_await(r->drain_task);
+        r->drain_task = NULL;
+        if (rc < 0)
+            return rc;
+        if (r->ops->gone(r->owner))
+            return EVF_EGONE;
+    }
+    return 0;
+}
+
+int
+evf_stream_printf(evf_req *r, const char *fmt, ...)
+{
+    char small[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return EVF_EINVAL;
+    if ((size_t)n < sizeof(small))
+        return evf_stream_write(r, small, (size_t)n);
+    char *big = evf_alloc(r, (size_t)n + 1);
+    if (!big)
+        return EVF_EINVAL;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return evf_stream_write(r, big, (size_t)n);
+}
+
+int
+evf_stream_end(evf_req *r)
+{
+    if (!r->streaming)
+        return EVF_EINVAL;
+    r->streaming = false;
+    if (gone(r))
+        return EVF_EGONE;
+    evf_buf_t *out = outbuf(r);
+    return evf_fcgi_write_stream(out, FCGI_STDOUT, r->id, NULL, 0) < 0
+               ? EVF_EGONE : 0;
+}
+
+void
+evf__req_drained(evf_req *r)
+{
+    if (r->drain_task)
+        evf__task_wake(r->drain_task, 0);
+}
