@@ -239,12 +239,14 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
 {
     memset(resp, 0, sizeof(*resp));
     resp->body = resp->headers = (char *)"";
+    if (evf_pool_on_thread()) {
+        resp->error = "called on a pool thread";
+        return evf__req_misuse(r, "evf_http");
+    }
     if (setup() < 0) {
         resp->error = "HTTP client unavailable";
         return EVF_EHTTP;
     }
-    if (evf_pool_on_thread())
-        return evf__req_misuse(r, "evf_http");
     /* The request's deadline bounds the wait below (the scheduler's). */
     double timeout = o->timeout;
 
