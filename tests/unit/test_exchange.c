@@ -27,6 +27,7 @@
 #include "builtin.h"
 #include "conn.h"
 #include "coro.h"
+#include "exchange.h"
 #include "evfcgi.h"
 #include "fcgi_peer.h"
 #include "log.h"
@@ -219,6 +220,33 @@ h_small(evf_req *r)
                     (long long)evf_query_int(r, "q"));
 }
 
+/* /busy: holds the loop 60 ms without awaiting. */
+static void
+h_busy(evf_req *r)
+{
+    double t0 = mono();
+    while (mono() - t0 < 0.06)
+        ;
+    evf_text(r, 200, "done");
+}
+
+static struct {
+    unsigned calls;
+    double duration;
+    int status;
+    char route[64];
+} fin;
+
+static void
+on_finished(const evf_access_entry_t *e, void *ud)
+{
+    (void)ud;
+    fin.calls++;
+    fin.duration = e->duration;
+    fin.status = e->status;
+    snprintf(fin.route, sizeof(fin.route), "%s", e->route ? e->route : "");
+}
+
 static const evf_query q_opt[] = {
     EVF_Q("q", EVF_INT, .def = "0"),
     { .name = NULL },
@@ -238,6 +266,7 @@ static const evf_route routes[] = {
             .deps = EVF_DEPS(&value_dep)),
     EVF_GET("/pool-misuse", h_pool_misuse),
     EVF_GET("/small/{x}", h_small, .query = q_opt),
+    EVF_GET("/busy", h_busy),
     EVF_END
 };
 
@@ -466,6 +495,65 @@ test_builtin_pages(void)
     finish_conn();
 }
 
+/* The finished hook's duration is real time, not the loop's cached one. */
+static void
+test_finished_hook_duration(void)
+{
+    memset(&fin, 0, sizeof(fin));
+    CU_ASSERT_EQUAL_FATAL(evf__exchange_on_finished(on_finished, NULL), 0);
+    open_conn();
+    send_get(1, "/busy");
+    CU_ASSERT_TRUE(ended(1, 5.0));
+    CU_ASSERT_EQUAL(fin.calls, 1);
+    CU_ASSERT_EQUAL(fin.status, 200);
+    CU_ASSERT_STRING_EQUAL(fin.route, "GET /busy");
+    CU_ASSERT(fin.duration >= 0.055);
+    finish_conn();
+    evf__exchange_clear_hooks();
+}
+
+static int
+failing_startup(evf_app_ctx *a)
+{
+    (void)a;
+    evf_log(NULL, EVF_LOG_ERROR, "cannot reach the cache at %s",
+            "127.0.0.1:1");
+    return -1;
+}
+
+static const evf_route no_routes[] = { EVF_END };
+static const evf_app failing_app = {
+    .abi = EVF_ABI_VERSION, .name = "failing", .routes = no_routes,
+    .startup = failing_startup,
+};
+
+/* A startup hook that fails says why, in its own words (last test). */
+static void
+test_startup_reason(void)
+{
+    char log[2048];
+    CU_ASSERT_EQUAL_FATAL(evf_app_register(&failing_app, "failing.so"), 0);
+    FILE *tmp = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    CU_ASSERT_FATAL(tmp != NULL && saved >= 0);
+    fflush(stderr);
+    dup2(fileno(tmp), STDERR_FILENO);
+    int rc = evf_apps_startup();
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    size_t n = fread(log, 1, sizeof(log) - 1, tmp);
+    log[n] = '\0';
+    fclose(tmp);
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "cannot reach the cache at "
+                                       "127.0.0.1:1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "app 'failing': startup hook "
+                                       "failed"));
+    evf_apps_shutdown();
+}
+
 /* ---- suite ------------------------------------------------------------- */
 
 static int
@@ -512,6 +600,8 @@ static CU_TestInfo tests[] = {
     { "out of memory: 503, connection kept", test_oom_request_path },
     { "evf_log without a request", test_log_without_request },
     { "built-in ping and status pages", test_builtin_pages },
+    { "finished hooks: real duration", test_finished_hook_duration },
+    { "a failed startup logs the app's reason", test_startup_reason },
     CU_TEST_INFO_NULL,
 };
 
