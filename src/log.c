@@ -36,6 +36,12 @@ evf_log_level(void)
     return level;
 }
 
+const char *
+evf_log_level_name(int l)
+{
+    return l >= EVF_LOG_LVL_ERROR && l <= EVF_LOG_LVL_DEBUG ? names[l] : "?";
+}
+
 int
 evf_log_parse_level(const char *name)
 {
@@ -64,9 +70,22 @@ evf_log_open(const char *target)
     int nfd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (nfd < 0)
         return -errno;
-    if (fd != STDERR_FILENO)
-        close(fd);
-    fd = nfd;
+    if (fd != STDERR_FILENO) {
+        /*
+         * Pool threads may be writing to fd right now: replace the file
+         * under the same descriptor (dup3 is atomic), never close it
+         * first, so a line goes to the old file or the new one, never to
+         * a descriptor that was closed or reused meanwhile.
+         */
+        if (dup3(nfd, fd, O_CLOEXEC) < 0) {
+            int e = errno;
+            close(nfd);
+            return -e;
+        }
+        close(nfd);
+    } else {
+        fd = nfd;
+    }
     use_syslog = 0;
     snprintf(path, sizeof(path), "%s", target);
     return 0;

@@ -21,6 +21,8 @@ enum {
 /* Lines above level are dropped. */
 void evf_log_set_level(int level);
 int evf_log_level(void);
+/* "error", "warn", ... for a level. */
+const char *evf_log_level_name(int level);
 /* Parse "error", "warn", ...; returns -1 when unknown. */
 int evf_log_parse_level(const char *name);
 

@@ -86,6 +86,9 @@ evf_arena_init(evf_arena_t *a, void *first, size_t size)
 void *
 evf_arena_alloc(evf_arena_t *a, size_t size)
 {
+    /* Rounding up would wrap to a small size: no such block exists. */
+    if (size > SIZE_MAX - (ALIGN - 1))
+        return NULL;
     size = (size + ALIGN - 1) & ~(ALIGN - 1);
     if (size == 0)
         size = ALIGN;

@@ -23,19 +23,64 @@ evf_stats_t *evf__statsp = &own;
 static evf_stats_t *table;
 static unsigned nslots;
 
+/*
+ * The last reload, written by the master, read by any worker: shared
+ * after the slots.  seq is odd while the master writes (a reader that
+ * sees it odd, or changed, reads again), so no worker prints half of one
+ * message and half of the next.
+ */
+typedef struct reload_info {
+    uint32_t seq;
+    int32_t result;         /* 0: none yet, 1: ok, -1: failed */
+    double when;            /* ev_time() */
+    char why[256];
+} reload_info_t;
+
+static reload_info_t own_reload;
+static reload_info_t *reload_info = &own_reload;
+
 int
 evf_stats_shared_init(unsigned nworkers)
 {
     nslots = nworkers + 1;
-    table = mmap(NULL, nslots * sizeof(evf_stats_t), PROT_READ | PROT_WRITE,
+    size_t len = nslots * sizeof(evf_stats_t) + sizeof(reload_info_t);
+    table = mmap(NULL, len, PROT_READ | PROT_WRITE,
                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (table == MAP_FAILED) {
         table = NULL;
         nslots = 0;
         return -1;
     }
-    memset(table, 0, nslots * sizeof(evf_stats_t));
+    memset(table, 0, len);
+    reload_info = (reload_info_t *)(void *)(table + nslots);
+    *reload_info = own_reload;
     return 0;
+}
+
+void
+evf_stats_set_reload(double when, bool ok, const char *why)
+{
+    reload_info_t *r = reload_info;
+    __atomic_add_fetch(&r->seq, 1, __ATOMIC_RELEASE);
+    r->result = ok ? 1 : -1;
+    r->when = when;
+    snprintf(r->why, sizeof(r->why), "%s", why && !ok ? why : "");
+    __atomic_add_fetch(&r->seq, 1, __ATOMIC_RELEASE);
+}
+
+/* A consistent copy of the last reload's record. */
+static void
+get_reload(reload_info_t *out)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        uint32_t s1 = __atomic_load_n(&reload_info->seq, __ATOMIC_ACQUIRE);
+        memcpy(out, reload_info, sizeof(*out));
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        uint32_t s2 = __atomic_load_n(&reload_info->seq, __ATOMIC_ACQUIRE);
+        if (s1 == s2 && !(s1 & 1))
+            break;
+    }
+    out->why[sizeof(out->why) - 1] = '\0';
 }
 
 unsigned
@@ -202,6 +247,50 @@ add_u(json_object *o, const char *k, uint64_t v)
     json_object_object_add(o, k, json_object_new_int64((int64_t)v));
 }
 
+/* Milliseconds with three decimals (microseconds), not 17 digits. */
+static void
+add_ms(json_object *o, const char *k, double seconds)
+{
+    char s[32];
+    double ms = seconds * 1000;
+    snprintf(s, sizeof(s), "%.3f", ms);
+    json_object_object_add(o, k, json_object_new_double_s(ms, s));
+}
+
+/* "name: value" lines, as php-fpm's plain status.  NULL when out of memory. */
+static char *
+render_text(json_object *o)
+{
+    size_t cap = 4096, len = 0;
+    char *out = evf_malloc(cap);
+    if (!out)
+        return NULL;
+    out[0] = '\0';
+    json_object_object_foreach(o, key, val) {
+        const char *v = json_object_get_type(val) == json_type_object
+                            ? json_object_to_json_string_ext(
+                                  val, JSON_C_TO_STRING_PLAIN)
+                            : json_object_get_string(val);
+        for (;;) {
+            int n = snprintf(out + len, cap - len, "%-22s %s\n", key, v);
+            if (n < 0)
+                break;
+            if ((size_t)n < cap - len) {
+                len += (size_t)n;
+                break;
+            }
+            char *bigger = evf_realloc(out, cap * 2);
+            if (!bigger) {
+                evf_free(out);
+                return NULL;
+            }
+            out = bigger;
+            cap *= 2;
+        }
+    }
+    return out;
+}
+
 char *
 evf_stats_render(bool json, const char *const *route_names,
                  unsigned nroutes, double started, unsigned workers)
@@ -244,31 +333,24 @@ evf_stats_render(bool json, const char *const *route_names,
     add_u(pool, "queued", t.pool_queued);
     add_u(pool, "rejected", t.pool_rejected);
     add_u(pool, "completed", t.pool_completed);
-    json_object_object_add(pool, "wait max ms",
-                           json_object_new_double(t.pool_wait_max * 1000));
+    add_ms(pool, "wait max ms", t.pool_wait_max);
     json_object_object_add(o, "thread pool", pool);
-    json_object_object_add(o, "loop lag max ms",
-                           json_object_new_double(t.lag_max * 1000));
-    json_object_object_add(o, "loop lag p99 ms", json_object_new_double(
-                               p99_of(t.lag_hist, t.lag_max) * 1000));
-    char *out;
-    if (json) {
-        out = evf_mem_strdup(json_object_to_json_string_ext(
-            o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-    } else {
-        /* "name: value" lines, as php-fpm's plain status. */
-        size_t cap = 4096, len = 0;
-        out = evf_malloc(cap);
-        json_object_object_foreach(o, key, val) {
-            const char *v = json_object_get_type(val) == json_type_object
-                                ? json_object_to_json_string_ext(
-                                      val, JSON_C_TO_STRING_PLAIN)
-                                : json_object_get_string(val);
-            int n = snprintf(out + len, cap - len, "%-22s %s\n", key, v);
-            if (n > 0 && (size_t)n < cap - len)
-                len += (size_t)n;
-        }
-    }
+    add_ms(o, "loop lag max ms", t.lag_max);
+    add_ms(o, "loop lag p99 ms", p99_of(t.lag_hist, t.lag_max));
+    reload_info_t r;
+    get_reload(&r);
+    char result[300];
+    snprintf(result, sizeof(result), "%s%s",
+             r.result == 0 ? "none" : r.result > 0 ? "ok" : "failed: ",
+             r.result < 0 ? r.why : "");
+    add_u(o, "last reload", r.result ? (uint64_t)r.when : 0);
+    json_object_object_add(o, "last reload result",
+                           json_object_new_string(result));
+    const char *s = json ? json_object_to_json_string_ext(
+                               o, JSON_C_TO_STRING_PLAIN |
+                                      JSON_C_TO_STRING_NOSLASHESCAPE)
+                         : NULL;
+    char *out = json ? (s ? evf_mem_strdup(s) : NULL) : render_text(o);
     json_object_put(o);
     return out;
 }

@@ -52,12 +52,21 @@ int evf_stats_shared_init(unsigned nworkers);
 void evf_stats_use_slot(unsigned i, unsigned generation);
 /* Master: a worker in slot i is gone; keep its totals in slot 0. */
 void evf_stats_retire_slot(unsigned i);
+/*
+ * Master: record the last reload (when: ev_time(); why: the reason it was
+ * refused, copied).  Every worker's status page shows it as "last reload"
+ * (unix seconds, 0: none yet) and "last reload result" ("none", "ok" or
+ * "failed: WHY").
+ */
+void evf_stats_set_reload(double when, bool ok, const char *why);
 /* Number of slots (0 without a shared table). */
 unsigned evf_stats_nslots(void);
 
 /*
  * The status page: JSON (php-fpm's field names where one exists) or text.
- * route_names[i] names route index i.  Returns a malloc'd string.
+ * route_names[i] names route index i.  Durations are milliseconds with
+ * three decimals.  Returns a string the caller frees with evf_free(), or
+ * NULL when out of memory.
  */
 char *evf_stats_render(bool json, const char *const *route_names,
                        unsigned nroutes, double started, unsigned workers);

@@ -211,6 +211,8 @@ descendants() {
         stat=${stat##*) }          # skip "pid (comm) "; comm may hold spaces
         stat=${stat#* }            # skip the state field
         ppid=${stat%% *}
+        # A process exiting meanwhile can leave a short read: skip it.
+        [[ $pid =~ ^[0-9]+$ && $ppid =~ ^[0-9]+$ ]] || continue
         kids[$ppid]+=" $pid"
     done
     local -a queue=("$root")

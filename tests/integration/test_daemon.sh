@@ -21,6 +21,11 @@
 #      ExecStart, ExecReload and KillSignal run as systemd would, with the
 #      shipped evfcgid.conf, behind the shipped nginx-evfcgi.conf (unix
 #      upstream, /events streaming, /status, /ping)
+#   k. a reload refused (bad value, unknown directive, an app that does
+#      not load) keeps the running generation: workers killed by PID or
+#      recycled afterwards still serve every route; the reason
+#      (FILE:LINE: message) is in the error log, also when daemonised;
+#      the status page shows the last reload's time and result
 #
 # Run by `make check`, or by hand:
 #   EVFCGID=src/evfcgid DEMO_APP=apps/.libs/demo.so tests/integration/test_daemon.sh
@@ -173,6 +178,12 @@ conf=$tmp/evfcgid.conf
 render_conf "$conf"
 check_eq "a: conf/evfcgid.conf.in has no @VAR@ besides @pkglibdir@/@localstatedir@" "" \
     "$(grep -n '@[a-zA-Z_]*@' "$conf" || true)"
+# The runtime directory does not exist on a fresh machine: -t says so
+# (a start would fail to bind); systemd's RuntimeDirectory= makes it.
+out=$("$EVFCGID" -t -c "$conf" 2>&1) && rc=0 || rc=$?
+check_eq "a: -t without the socket's directory: exit status 1" 1 "$rc"
+check_match "a: ... and says so" "listen $RUN_ROOT/evfcgi/evfcgid.sock: cannot write in $RUN_ROOT/evfcgi" "$out"
+mkdir -p "$RUN_ROOT/evfcgi"
 out=$("$EVFCGID" -t -c "$conf" 2>&1) && rc=0 || rc=$?
 check_eq "a: evfcgid -t -c evfcgid.conf (shipped): exit status" 0 "$rc"
 check_match "a: evfcgid -t -c evfcgid.conf (shipped): says valid" 'configuration and apps are valid' "$out"
@@ -204,6 +215,16 @@ out=$("$EVFCGID" -t -c "$conf" -l not-an-address 2>&1 >/dev/null) && rc=0 || rc=
 check_eq "a: -t checks listen addresses: exit 1" 1 "$rc"
 out=$("$EVFCGID" -t -c "$conf" --log /nonexistent-dir/e.log 2>&1 >/dev/null) && rc=0 || rc=$?
 check_match "a: -t checks the log directory" 'cannot write in /nonexistent-dir' "$out"
+out=$("$EVFCGID" -t -c "$conf" --pid-file /nonexistent-dir/e.pid 2>&1 >/dev/null) && rc=0 || rc=$?
+check_eq "a: -t checks the pid file's directory: exit 1" 1 "$rc"
+check_match "a: ... and says so" 'pid_file /nonexistent-dir/e.pid: cannot write in /nonexistent-dir' "$out"
+# A start that fails after binding (here: the pid file) removes the
+# socket file it made.
+a_sock=$(sock_path a.sock)
+out=$("$EVFCGID" -l "unix:$a_sock" -a "$DEMO_APP" --pid-file /nonexistent-dir/e.pid 2>&1) && rc=0 || rc=$?
+check_eq "a: a start with an unwritable pid file: exit 1" 1 "$rc"
+check_match "a: ... says why" 'cannot write pid file /nonexistent-dir/e.pid' "$out"
+check_true "a: ... and leaves no socket file behind" test ! -e "$a_sock"
 check_eq "a: each commented-out setting, uncommented, passes evfcgid -t" "" "$bad"
 
 # An unknown directive, and a bad value, each on a known line.
@@ -582,3 +603,118 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 check_eq "j: exit status after KillSignal (0: Restart=on-failure does not restart)" 0 "$STOP_STATUS"
 check_true "j: stopped in ${ms} ms (< TimeoutStopSec)" test "$ms" -lt $((stop_timeout * 1000))
 check_true "j: the socket file is removed at exit" test ! -e "$sock"
+
+# ---------------------------------------------------------------------------
+# k. A refused reload keeps the running generation.  Two workers recycled
+# every 20 requests; after each broken reload both are killed by PID, so
+# every later answer comes from a worker started after the refusal.
+
+k_conf=$tmp/k.conf
+write_k_conf() {    # write_k_conf [EXTRA_LINE_IN_EVFCGID [APP_PATH]]
+    {
+        echo '[evfcgid]'
+        echo 'workers = 2'
+        echo 'max_requests = 20'
+        echo 'status_path = /status'
+        echo 'log_level = notice'
+        echo "${1:-}"
+        echo '[app demo]'
+        echo "path = ${2:-$DEMO_APP}"
+    } >"$k_conf"
+}
+write_k_conf
+start_evfcgid_tcp -c "$k_conf"
+k_daemon=$EVFCGID_PID
+k_log=$EVFCGID_LOG
+check_true "k: '2 workers ready' logged" wait_for 5 log_has "$k_log" '2 workers ready'
+start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$EVFCGID_PORT"
+k_base=http://127.0.0.1:$NGINX_PORT
+fetch "$k_base/status"
+check_match "k: status before any reload: no reload yet" '"last reload result":"none"' "$(body)"
+
+# routes_answer: /hello and /items/N answer 200 for 60 requests (three
+# recyclings of each worker at max_requests = 20).
+routes_answer() {
+    local i bad=
+    for ((i = 0; i < 30; i++)); do
+        fetch "$k_base/hello"
+        [[ $HTTP_STATUS == 200 ]] || bad+=" /hello:$HTTP_STATUS"
+        fetch "$k_base/items/$i"
+        [[ $HTTP_STATUS == 200 ]] || bad+=" /items/$i:$HTTP_STATUS"
+    done
+    printf '%s' "$bad"
+}
+refusals=0
+refusals_logged() { [[ $(grep -c 'reload failed' "$k_log") -ge $1 ]]; }
+refused_reload() {  # refused_reload WHAT EXPECTED_LOG_RE
+    local what=$1 re=$2 before p
+    refusals=$((refusals + 1))
+    kill -HUP "$k_daemon"
+    check_true "k: $what: the reload is refused" \
+        wait_for 10 refusals_logged "$refusals"
+    check_true "k: $what: the error log says why" log_has "$k_log" "$re"
+    before=$(workers "$k_daemon")
+    # (one may have just retired by itself: max_requests)
+    for p in $before; do kill -KILL "$p" 2>/dev/null || true; done
+    replaced() {
+        local w
+        w=$(workers "$k_daemon")
+        nworkers_is "$k_daemon" 2 || return 1
+        for p in $before; do has_word "$w" "$p" && return 1; done
+        return 0
+    }
+    check_true "k: $what: both killed workers ($before) replaced" wait_for 10 replaced
+    check_eq "k: $what: routes still answer 200 from the replacements" "" "$(routes_answer)"
+    fetch "$k_base/status"
+    check_match "k: $what: the status page reports the refused reload" \
+        '"last reload result":"failed: ' "$(body)"
+    check_true "k: $what: ... and its time" \
+        test "$(json_num 'last reload')" -ge "$(($(date +%s) - 60))"
+}
+write_k_conf 'workers = two'
+refused_reload "workers = two" "$k_conf:6: workers: 'two' is not a number"
+write_k_conf 'no_such_directive = 1'
+refused_reload "unknown directive" "$k_conf:6: unknown directive 'no_such_directive'"
+write_k_conf '' "$tmp/no-such-dir/demo.so"
+refused_reload "an app that does not load" "cannot load app $tmp/no-such-dir/demo.so"
+# Settings of a refused file do not take effect, not even for a moment:
+# with its log_level = info applied, loading its first app would log
+# "loaded app" at info before its second app fails.
+write_k_conf 'log_level = info'
+printf '[app other]\npath = %s\n' "$tmp/no-such-dir/other.so" >>"$k_conf"
+refused_reload "a refused file's log_level" "cannot load app $tmp/no-such-dir/other.so"
+check_eq "k: a refused file's log_level = info was never applied" "" \
+    "$(grep -m 3 ' info: ' "$k_log" || true)"
+# A good file again: the reload goes through, and says so.
+write_k_conf
+kill -HUP "$k_daemon"
+check_true "k: a good reload after the refused ones" \
+    wait_for 10 log_has "$k_log" 'reload: 2 new workers ready'
+fetch "$k_base/status"
+check_match "k: the status page reports the good reload" '"last reload result":"ok"' "$(body)"
+check_eq "k: routes answer after the good reload" "" "$(routes_answer)"
+stop_pid "$NGINX_PID"
+stop_pid "$k_daemon" TERM
+check_eq "k: exit status after SIGTERM" 0 "$STOP_STATUS"
+
+# Daemonised (stderr is /dev/null): the reason goes to the log file.
+kd_port=$(free_port)
+kd_pid=$tmp/kd.pid
+kd_log=$tmp/kd.log
+write_k_conf
+"$EVFCGID" -d -c "$k_conf" -l "127.0.0.1:$kd_port" --pid-file "$kd_pid" \
+    --log "$kd_log" </dev/null >/dev/null 2>&1 || fail "k: evfcgid -d did not start"
+check_true "k: -d: the pid file appears" wait_for 10 test -s "$kd_pid"
+kd=$(cat "$kd_pid")
+# Not our child: recorded so that teardown stops it on failure too.
+_pids+=("$kd")
+_pid_kind[$kd]=other
+_pid_name[$kd]="evfcgid -d"
+_pid_log[$kd]=$kd_log
+check_true "k: -d: workers ready" wait_for 10 log_has "$kd_log" '2 workers ready'
+write_k_conf 'workers = two'
+kill -HUP "$kd"
+check_true "k: -d: the refused reload's FILE:LINE: message is in the log file" \
+    wait_for 10 log_has "$kd_log" "$k_conf:6: workers: 'two' is not a number"
+stop_pid "$kd" TERM
+check_true "k: -d: stopped by SIGTERM, the pid file removed" test ! -e "$kd_pid"

@@ -83,8 +83,12 @@ no_placeholder() { ! grep -qE '@[A-Za-z_]+@' "$1"; }
 check_true "installed configuration has no @placeholder@ left" no_placeholder "$conf"
 check_true "installed configuration loads the demo from pkglibdir" \
     grep -qE "^[[:space:]]*path[[:space:]]*[=:][[:space:]]*$pkglibdir/demo\.so[[:space:]]*$" "$conf"
+# Its runtime directory (/run/evfcgi) is the service manager's to make
+# (systemd's RuntimeDirectory=): here it moves under $tmp, as it is made.
+mkdir -p "$tmp/run/evfcgi"
 while IFS= read -r line; do
-    printf '%s\n' "${line//"$pkglibdir/"/"$dest$pkglibdir/"}"
+    line=${line//"$pkglibdir/"/"$dest$pkglibdir/"}
+    printf '%s\n' "${line//"/run/evfcgi/"/"$tmp/run/evfcgi/"}"
 done <"$conf" >"$tmp/evfcgid.conf"
 rc=0
 out=$("$installed" -t -c "$tmp/evfcgid.conf" 2>&1) || rc=$?

@@ -1,0 +1,167 @@
+/*
+ * worker: the serving loop of one process and its signals (see worker.h).
+ */
+#include "config.h"
+
+#include <ev.h>
+#include <signal.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "access.h"
+#include "app.h"
+#include "conn.h"
+#include "http_client.h"
+#include "log.h"
+#include "loop.h"
+#include "pool.h"
+#include "exchange.h"
+#include "server.h"
+#include "settings.h"
+#include "stats.h"
+#include "worker.h"
+
+#define NSIGS 5
+
+static struct {
+    ev_signal sig[NSIGS];
+    ev_timer drain;
+    ev_tstamp drain_until;
+    double grace;
+} w;
+
+static void
+drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)t, (void)revents;
+    if (evf_stats.in_flight == 0 || ev_now(loop) >= w.drain_until) {
+        if (evf_stats.in_flight)
+            evf_log_warn("grace period over: cancelling %llu requests",
+                         (unsigned long long)evf_stats.in_flight);
+        evf_server_pause();
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+/* Stop accepting, let requests finish (up to the grace period), exit. */
+static void
+begin_drain(struct ev_loop *loop, const char *why)
+{
+    if (ev_is_active(&w.drain))
+        return;
+    evf_log_notice("%s: finishing %llu requests (up to %.0f s)", why,
+                   (unsigned long long)evf_stats.in_flight, w.grace);
+    evf_server_pause();
+    evf_conn_drain_all();
+    w.drain_until = ev_now(loop) + w.grace;
+    ev_timer_init(&w.drain, drain_cb, 0., 0.05);
+    ev_timer_again(loop, &w.drain);
+}
+
+static void
+recycle(void)
+{
+    begin_drain(evf__loop(), "served max_requests: recycling this worker");
+}
+
+/* A finished request: the worker recycles after max_requests. */
+static void
+recycle_hook(const evf_access_entry_t *e, void *ud)
+{
+    (void)e, (void)ud;
+    if (evf_settings.max_requests &&
+        evf_stats.requests == evf_settings.max_requests)
+        recycle();
+}
+
+static void
+access_hook(const evf_access_entry_t *e, void *ud)
+{
+    (void)ud;
+    if (evf_access_enabled())
+        evf_access_write(e);
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    (void)revents;
+    switch (s->signum) {
+    case SIGQUIT:
+        begin_drain(loop, "graceful stop");
+        return;
+    case SIGUSR1:
+        evf_log_reopen();
+        evf_access_reopen();
+        return;
+    case SIGHUP:
+        evf_log_warn("SIGHUP: reloading needs the master (workers >= 1); "
+                     "ignored");
+        return;
+    default:
+        evf_log_notice("stopping (signal %d)", s->signum);
+        evf_server_pause();
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+int
+evf_worker_run(const int *fds, size_t nfds, double grace, int ready_fd)
+{
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+    static const int sigs[NSIGS] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1,
+                                     SIGHUP };
+    if (!loop) {
+        evf_log_error("cannot initialise libev");
+        return 1;
+    }
+    evf__loop_set(loop);
+    w.grace = grace;
+    ev_init(&w.drain, drain_cb);
+    if (evf_apps_startup() < 0) {
+        evf_apps_shutdown();
+        return 1;
+    }
+    if (evf_pool_start(loop, evf_settings.pool_threads,
+                       evf_settings.pool_queue) < 0) {
+        evf_apps_shutdown();
+        return 1;
+    }
+    evf_stats_watch_loop(loop);
+    for (size_t i = 0; i < nfds; i++)
+        if (evf_server_add(fds[i]) < 0) {
+            evf_log_error("cannot watch listener %d", fds[i]);
+            return 1;
+        }
+    for (int i = 0; i < NSIGS; i++) {
+        ev_signal_init(&w.sig[i], signal_cb, sigs[i]);
+        ev_signal_start(loop, &w.sig[i]);
+        ev_unref(loop);     /* signal watchers alone keep nothing alive */
+    }
+    evf__exchange_clear_hooks();
+    evf__exchange_on_finished(access_hook, NULL);
+    evf__exchange_on_finished(recycle_hook, NULL);
+    if (ready_fd >= 0) {
+        int32_t pid = (int32_t)getpid();
+        ssize_t n = write(ready_fd, &pid, sizeof(pid));
+        (void)n;
+        close(ready_fd);
+    }
+
+    ev_run(loop, 0);
+
+    evf_server_stop(false);
+    evf_conn_close_all();
+    evf__exchange_cancel_detached();
+    /* Blocking handlers cannot be interrupted: wait for them. */
+    evf_pool_stop();
+    evf_http_shutdown();
+    evf_stats_unwatch_loop(loop);
+    ev_timer_stop(loop, &w.drain);
+    for (int i = 0; i < NSIGS; i++) {
+        ev_ref(loop);
+        ev_signal_stop(loop, &w.sig[i]);
+    }
+    evf_apps_shutdown();
+    return 0;
+}
