@@ -6,14 +6,19 @@
  * cycles of one, two and three with the exact message, a cycle reached
  * through a longer path (the message starts where the cycle does), one
  * between the app's list and a route's, unnamed dependencies ("?");
- * nesting of exactly EVF_DEPS_MAX_DEPTH against one more; and messages cut
- * to the buffer given, always terminated.
+ * nesting of exactly EVF_DEPS_MAX_DEPTH against one more, also when the
+ * deep path reaches a dependency first met on a short one; a ladder of
+ * shared dependencies (2^60 paths) checked in linear time; and messages
+ * cut to the buffer given, always terminated; out of memory at each
+ * allocation of a check is an error saying so, never a false "no cycle".
  */
 #include "config.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "deps_graph.h"
+#include "oom.h"
 #include "unit.h"
 
 #define DEP(n, ...) { .name = (n), .deps = EVF_DEPS(__VA_ARGS__) }
@@ -109,6 +114,69 @@ test_depth(void)
     CU_ASSERT_STRING_EQUAL(msg, "dependencies nested deeper than 64");
 }
 
+/*
+ * A dependency met first near the top, then at the bottom of a long
+ * chain: the long path still counts.  Roots: [mid, c0]; mid -> s;
+ * c0 -> c1 -> ... -> c54 -> s; s -> t0 -> ... -> t9.
+ */
+static void
+test_depth_shared(void)
+{
+    static evf_dep c[55], t[10], s, mid;
+    static const evf_dep *ck[55][2], *tk[10][2], *sk[2], *mk[2];
+    static const evf_dep *roots[3];
+
+    for (size_t i = 0; i < 10; i++) {
+        tk[i][0] = i + 1 < 10 ? &t[i + 1] : NULL;
+        t[i] = (evf_dep){ .name = "t",
+                          .deps = (const evf_dep *const *)tk[i] };
+    }
+    sk[0] = &t[0];
+    s = (evf_dep){ .name = "s", .deps = (const evf_dep *const *)sk };
+    mk[0] = &s;
+    mid = (evf_dep){ .name = "mid", .deps = (const evf_dep *const *)mk };
+    for (size_t i = 0; i < 55; i++) {
+        ck[i][0] = i + 1 < 55 ? &c[i + 1] : &s;
+        c[i] = (evf_dep){ .name = "c",
+                          .deps = (const evf_dep *const *)ck[i] };
+    }
+    roots[0] = &mid;
+    roots[1] = &c[0];
+    /* 55 + s + 10 = 66 deep. */
+    CU_ASSERT_EQUAL(check((const evf_dep *const *)roots, NULL), -1);
+    CU_ASSERT_STRING_EQUAL(msg, "dependencies nested deeper than 64");
+    /* 53 + s + 10 = 64: fine. */
+    ck[52][0] = &s;
+    CU_ASSERT_EQUAL(check((const evf_dep *const *)roots, NULL), 0);
+}
+
+/*
+ * A ladder: a[i] and b[i] both need a[i + 1] and b[i + 1], 60 levels:
+ * 2^60 paths, 120 dependencies.  Walking every path would never end; the
+ * alarm turns that into a failure instead of a hung test.
+ */
+static void
+test_ladder(void)
+{
+    enum { LEVELS = 60 };
+    static evf_dep a[LEVELS], b[LEVELS];
+    static const evf_dep *k[LEVELS][3];
+
+    for (size_t i = 0; i < LEVELS; i++) {
+        k[i][0] = i + 1 < LEVELS ? &a[i + 1] : NULL;
+        k[i][1] = i + 1 < LEVELS ? &b[i + 1] : NULL;
+        a[i] = (evf_dep){ .name = "a", .deps = (const evf_dep *const *)k[i] };
+        b[i] = (evf_dep){ .name = "b", .deps = (const evf_dep *const *)k[i] };
+    }
+    alarm(60);
+    CU_ASSERT_EQUAL(check(EVF_DEPS(&a[0], &b[0]), NULL), 0);
+    /* A cycle at the bottom is still found. */
+    k[LEVELS - 1][0] = &a[LEVELS - 1];
+    CU_ASSERT_EQUAL(check(EVF_DEPS(&a[0]), NULL), -1);
+    CU_ASSERT_STRING_EQUAL(msg, "a -> a");
+    alarm(0);
+}
+
 /* A short buffer gets a cut, terminated message; the rest is untouched. */
 static void
 test_short_buffer(void)
@@ -126,11 +194,37 @@ test_short_buffer(void)
     CU_ASSERT_EQUAL(evf_deps_find_cycle(EVF_DEPS(&self), NULL, NULL, 0), -1);
 }
 
+/* 40 dependencies in a chain need more than one table of finished ones. */
+static void
+test_oom(void)
+{
+    const evf_dep *const *list = make_chain(40);
+    bool ok = false;
+    size_t fails = 0;
+
+    for (size_t n = 1; n < 20 && !ok; n++) {
+        oom_fail_at(n);
+        int rc = check(list, NULL);
+        oom_off();
+        if (rc == 0) {
+            ok = true;
+        } else {
+            fails++;
+            CU_ASSERT_STRING_EQUAL(msg, "out of memory");
+        }
+    }
+    CU_ASSERT_TRUE(ok);
+    CU_ASSERT_TRUE(fails >= 2);
+}
+
 static CU_TestInfo tests[] = {
     { "no cycle", test_no_cycle },
     { "cycles and their message", test_cycles },
     { "nesting depth", test_depth },
+    { "nesting depth through a shared dependency", test_depth_shared },
+    { "ladder of shared dependencies", test_ladder },
     { "message cut to the buffer", test_short_buffer },
+    { "out of memory", test_oom },
     CU_TEST_INFO_NULL,
 };
 
