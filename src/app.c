@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "app.h"
-#include "deps.h"
+#include "deps_graph.h"
 #include "log.h"
 #include "mem.h"
 #include "router.h"

@@ -4,8 +4,8 @@
  * Runs on the loop's thread, inside a request's tasks: resolving may await
  * (a dependency's own awaits, another task's resolution of a shared
  * dependency, a pool thread for a blocking one).  The per-request cache
- * lives in the request (evf__req_deps_cache).  The cycle check is pure and
- * runs when an app loads.
+ * lives in the request (evf__req_deps_cache).  The cycle check, which runs
+ * when an app loads, is deps_graph's.
  */
 #ifndef EVF_DEPS_H
 #define EVF_DEPS_H
@@ -19,12 +19,5 @@
  * handler).  Returns 0; a dependency that raised never returns here.
  */
 int evf__deps_resolve_route(evf_req *r);
-
-/*
- * Find a cycle among the dependencies reachable from two lists (either may
- * be NULL).  Returns 0, or -1 with "a -> b -> a" in msg.
- */
-int evf_deps_find_cycle(const evf_dep *const *a, const evf_dep *const *b,
-                        char *msg, size_t len);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include "fcgi_params.h"
 
-/* Read one length at *pos; returns 0, or -1 when the bytes run out. */
+/* Read one length at *pos; returns 0, or -1 when its bytes are not in. */
 static int
 read_len(const uint8_t *buf, size_t len, size_t *pos, size_t *out)
 {
@@ -28,24 +28,43 @@ read_len(const uint8_t *buf, size_t len, size_t *pos, size_t *out)
 }
 
 int
+evf_fcgi_params_next(evf_fcgi_scan_t *s, const uint8_t *buf, size_t len,
+                     size_t limit, evf_fcgi_pair_t *pair)
+{
+    size_t pos = s->pos, nlen, vlen;
+
+    if (read_len(buf, len, &pos, &nlen) < 0 ||
+        read_len(buf, len, &pos, &vlen) < 0)
+        return 0;
+    /* Compare against what the limit leaves, never add claimed lengths. */
+    if (pos > limit || nlen > limit - pos || vlen > limit - pos - nlen)
+        return EVF_FCGI_EPAIR;
+    if (nlen > len - pos || vlen > len - pos - nlen)
+        return 0;
+    pair->name = buf + pos;
+    pair->nlen = nlen;
+    pair->value = buf + pos + nlen;
+    pair->vlen = vlen;
+    s->pos = pos + nlen + vlen;
+    return 1;
+}
+
+int
 evf_fcgi_params_decode(const uint8_t *buf, size_t len, evf_fcgi_pair_cb cb,
                        void *ud)
 {
-    size_t pos = 0;
+    evf_fcgi_scan_t s = { 0 };
+    evf_fcgi_pair_t p;
+    int rc;
 
-    while (pos < len) {
-        size_t nlen, vlen;
-        if (read_len(buf, len, &pos, &nlen) < 0 ||
-            read_len(buf, len, &pos, &vlen) < 0)
-            return EVF_FCGI_EPAIR;
-        /* Compare against what remains, never add claimed lengths. */
-        if (nlen > len - pos || vlen > len - pos - nlen)
-            return EVF_FCGI_EPAIR;
-        int rc = cb(ud, buf + pos, nlen, buf + pos + nlen, vlen);
+    /* The stream is complete: it is its own limit. */
+    while ((rc = evf_fcgi_params_next(&s, buf, len, len, &p)) > 0) {
+        rc = cb(ud, p.name, p.nlen, p.value, p.vlen);
         if (rc)
             return rc;
-        pos += nlen + vlen;
     }
+    if (rc < 0 || s.pos != len)
+        return EVF_FCGI_EPAIR;
     return 0;
 }
 

@@ -16,7 +16,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "convert.h"
 #include "request_int.h"
+#include "url.h"
 
 static void
 add_error(json_object **errs, const char *type, const char *where,
@@ -289,6 +291,7 @@ evf_path_str(evf_req *r, const char *name)
     return v ? v->text : NULL;
 }
 
+/* Split QUERY_STRING (url.h) into decoded pairs in the request's arena. */
 static void
 parse_query(evf_req *r)
 {
@@ -296,30 +299,19 @@ parse_query(evf_req *r)
     const char *qs = req_param(r, "QUERY_STRING");
     if (!qs || !*qs)
         return;
-    size_t n = 1;
-    for (const char *p = qs; *p; p++)
-        n += *p == '&';
-    r->query = evf_alloc(r, n * sizeof(pair_t));
+    size_t len = strlen(qs), pos = 0;
+    r->query = evf_alloc(r, evf_url_query_max(qs, len) * sizeof(pair_t));
     if (!r->query)
         return;
-    const char *p = qs;
-    while (*p) {
-        size_t len = strcspn(p, "&");
-        if (len) {
-            const char *eq = memchr(p, '=', len);
-            size_t nl = eq ? (size_t)(eq - p) : len;
-            size_t vl = eq ? len - nl - 1 : 0;
-            char *name = evf_alloc(r, nl + 1);
-            char *value = evf_alloc(r, vl + 1);
-            if (!name || !value)
-                return;
-            evf_pct_decode(name, p, nl, true);
-            evf_pct_decode(value, eq ? eq + 1 : "", vl, true);
-            r->query[r->nquery++] = (pair_t){ name, value };
-        }
-        p += len;
-        if (*p == '&')
-            p++;
+    evf_url_field_t f;
+    while (evf_url_query_next(qs, len, &pos, &f)) {
+        char *name = evf_alloc(r, f.nlen + 1);
+        char *value = evf_alloc(r, f.vlen + 1);
+        if (!name || !value)
+            return;
+        evf_pct_decode(name, f.name, f.nlen, true);
+        evf_pct_decode(value, f.value, f.vlen, true);
+        r->query[r->nquery++] = (pair_t){ name, value };
     }
 }
 

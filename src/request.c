@@ -28,6 +28,7 @@
 #include "request.h"
 #include "settings.h"
 #include "stats.h"
+#include "url.h"
 
 #include "request_int.h"
 
@@ -219,56 +220,35 @@ evf__req_link(evf_req *r)
     return &r->link;
 }
 
-static int
-count_pair(void *ud, const uint8_t *n, size_t nl, const uint8_t *v,
-           size_t vl)
-{
-    (void)n, (void)nl, (void)v, (void)vl;
-    (*(size_t *)ud)++;
-    return 0;
-}
-
 /*
- * Decoding moves each pair's name and value, NUL-terminated, towards the
- * start of the raw buffer, which then holds the strings: a pair's encoded
- * lengths take at least the two bytes its terminators need, so the write
- * position never passes the read position.
+ * The PARAMS stream ended: build the params table from the strings the
+ * intake stored, find the method and decode the path.
  */
-static int
-store_pair(void *ud, const uint8_t *n, size_t nl, const uint8_t *v,
-           size_t vl)
-{
-    evf_req *r = ud;
-    char *base = (char *)r->raw.data;
-    char *name = base + r->raw.off;
-    memmove(name, n, nl);
-    name[nl] = '\0';
-    char *value = name + nl + 1;
-    memmove(value, v, vl);
-    value[vl] = '\0';
-    r->raw.off += nl + vl + 2;
-    r->params[r->nparams++] = (pair_t){ name, value };
-    return 0;
-}
-
-/* The PARAMS stream ended: decode it into the params table. */
 static int
 params_end(evf_req *r)
 {
-    size_t n = 0;
-    int rc = evf_fcgi_params_decode(r->raw.data, r->raw.len, count_pair, &n);
-    if (rc)
+    /* Bytes after the last pair reported: the stream ended inside one. */
+    if (r->scan != r->raw.len)
         return EVF_EPROTO;
-    r->params = evf_alloc(r, (n ? n : 1) * sizeof(pair_t));
-    if (!r->params) {
+    const char *s = (const char *)r->raw.data;
+    size_t n = 0;
+    for (size_t i = 0; i < r->raw.off; i++)
+        n += s[i] == '\0';
+    n /= 2;
+    pair_t *t = evf_alloc(r, (n ? n : 1) * sizeof(pair_t));
+    if (!t) {
         r->reject = 503;    /* out of memory: this request only */
         return 0;
     }
-    /* raw.off is the write position while decoding; the buffer stays as
-     * the strings' storage until the request ends. */
-    r->raw.off = 0;
-    if (evf_fcgi_params_decode(r->raw.data, r->raw.len, store_pair, r))
-        return EVF_EPROTO;
+    /* The buffer stays as the strings' storage until the request ends. */
+    for (size_t i = 0; i < n; i++) {
+        t[i].name = s;
+        s += strlen(s) + 1;
+        t[i].value = s;
+        s += strlen(s) + 1;
+    }
+    r->params = t;
+    r->nparams = n;
 
     r->method = req_param(r, "REQUEST_METHOD");
     if (!r->method)
@@ -295,39 +275,48 @@ params_end(evf_req *r)
     return 0;
 }
 
+/* Copy p[0..len) up to its first NUL byte to dst, NUL-terminated. */
+static char *
+store_str(char *dst, const uint8_t *p, size_t len)
+{
+    const uint8_t *nul = memchr(p, '\0', len);
+    if (nul)
+        len = (size_t)(nul - p);
+    memmove(dst, p, len);
+    dst[len] = '\0';
+    return dst + len + 1;
+}
+
 /*
- * Walk the pair headers that have arrived.  A pair claiming more bytes than
- * the params limit could ever hold is an impossible length: the connection
- * is closed at once instead of waiting for bytes that will not come.
+ * Take each pair of the PARAMS stream once, as soon as it has arrived
+ * (fcgi_params.h's scanner; r->scan is its position).  Its name and value
+ * move at once, NUL-terminated, to raw.off, the end of the strings stored
+ * at the start of the raw buffer: a pair's encoded lengths take at least
+ * the two bytes its terminators need, so the write position never passes
+ * the scanner's, and the scanner never reads behind its position again.
+ * A name or value keeps what precedes its first NUL byte (all a C string
+ * shows anyway), so that params_end can walk the strings back.
+ *
+ * A pair claiming more bytes than the params limit could ever hold is an
+ * impossible length: the connection is closed at once instead of waiting
+ * for bytes that will not come.
  */
 static int
 scan_pairs(evf_req *r)
 {
-    const uint8_t *p = r->raw.data;
-    size_t len = r->raw.len;
-    while (r->scan < len) {
-        size_t pos = r->scan, l[2];
-        for (int i = 0; i < 2; i++) {
-            if (pos >= len)
-                return 0;
-            if (!(p[pos] & 0x80)) {
-                l[i] = p[pos++];
-                continue;
-            }
-            if (len - pos < 4)
-                return 0;
-            l[i] = (size_t)(p[pos] & 0x7f) << 24 | (size_t)p[pos + 1] << 16 |
-                   (size_t)p[pos + 2] << 8 | p[pos + 3];
-            pos += 4;
-        }
-        size_t room = evf_settings.max_params - pos;
-        if (l[0] > room || l[1] > room - l[0])
-            return EVF_EPROTO;
-        if (l[0] + l[1] > len - pos)
-            return 0;
-        r->scan = pos + l[0] + l[1];
+    evf_fcgi_scan_t scan = { .pos = r->scan };
+    evf_fcgi_pair_t p;
+    int rc;
+
+    while ((rc = evf_fcgi_params_next(&scan, r->raw.data, r->raw.len,
+                                      evf_settings.max_params, &p)) > 0) {
+        char *base = (char *)r->raw.data;
+        char *end = store_str(base + r->raw.off, p.name, p.nlen);
+        end = store_str(end, p.value, p.vlen);
+        r->raw.off = (size_t)(end - base);
     }
-    return 0;
+    r->scan = scan.pos;
+    return rc < 0 ? EVF_EPROTO : 0;
 }
 
 int
@@ -348,7 +337,14 @@ evf__req_params(evf_req *r, const uint8_t *data, size_t len)
         evf_buf_free(&r->raw);
         return 0;
     }
-    if (evf_buf_append(&r->raw, data, len) < 0) {
+    /* raw.off is the strings' write position, not a consumed prefix: hide
+     * it from the append, which would reclaim such a prefix by moving the
+     * data down. */
+    size_t wr = r->raw.off;
+    r->raw.off = 0;
+    int rc = evf_buf_append(&r->raw, data, len);
+    r->raw.off = wr;
+    if (rc < 0) {
         r->reject = 503;    /* out of memory: this request only */
         evf_buf_free(&r->raw);
         return 0;

@@ -10,7 +10,7 @@
  *
  * A parameter segment matches any non-empty segment: typed conversion is
  * validation, done after matching (FastAPI answers 422 for /items/abc, not
- * 404).  The conversion helpers below are pure too.
+ * 404), by convert.h's functions.
  */
 #ifndef EVF_ROUTER_H
 #define EVF_ROUTER_H
@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "evfcgi.h"
+
 
 #define EVF_ROUTER_MAX_CAPS 16
 
@@ -60,26 +61,5 @@ void evf_router_match(const evf_router_t *rt, const char *method,
 
 /* Number of routes. */
 size_t evf_router_count(const evf_router_t *rt);
-
-/*
- * Typed conversion of a parameter's text, as pydantic would judge it.
- * Returns NULL when valid, else the pydantic error type ("int_parsing",
- * "int_parsing_size", "float_parsing", "bool_parsing") and sets *msg to
- * its message.
- */
-const char *evf_convert_int(const char *s, size_t len, int64_t *out,
-                            const char **msg);
-const char *evf_convert_float(const char *s, size_t len, double *out,
-                              const char **msg);
-const char *evf_convert_bool(const char *s, size_t len, bool *out,
-                             const char **msg);
-
-/*
- * Percent-decode src[0..len) into dst (which holds len + 1 bytes), NUL
- * terminating it; plus_space turns '+' into ' ' (query strings).  A '%'
- * not followed by two hex digits is kept as is.  Returns the length.
- */
-size_t evf_pct_decode(char *dst, const char *src, size_t len,
-                      bool plus_space);
 
 #endif

@@ -36,10 +36,12 @@
 #include <string.h>
 
 #include "buf.h"
+#include "convert.h"
 #include "fcgi_params.h"
 #include "fcgi_parser.h"
 #include "fcgi_writer.h"
 #include "router.h"
+#include "url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,12 +5,13 @@
  *
  * Calls LLVMFuzzerTestOneInput once per regular file of each directory
  * (not recursing; dot files skipped) or per file named, in name order, or
- * over $FUZZ_CORPUS when no argument is given.  This is how `make check`
- * replays tests/fuzz/corpus with any compiler, and how a crashing input is
- * reproduced under a debugger.  Exits 0 when every input ran, 77 (the
- * Automake "skip" status) when there is no corpus to replay, and 1 when an
- * input cannot be read or a corpus directory is empty.  A broken promise
- * aborts in the harness itself.
+ * over $FUZZ_CORPUS when no argument is given (a harness with a corpus
+ * of its own is built with REPLAY_CORPUS_ENV naming another variable).
+ * This is how `make check` replays tests/fuzz/corpus* with any compiler,
+ * and how a crashing input is reproduced under a debugger.  Exits 0 when
+ * every input ran, 77 (the Automake "skip" status) when there is no corpus
+ * to replay, and 1 when an input cannot be read or a corpus directory is
+ * empty.  A broken promise aborts in the harness itself.
  */
 #include "config.h"
 
@@ -23,6 +24,10 @@
 #include <sys/stat.h>
 
 #define SKIP 77
+
+#ifndef REPLAY_CORPUS_ENV
+#define REPLAY_CORPUS_ENV "FUZZ_CORPUS"
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -126,7 +131,7 @@ run_dir(const char *dir)
 int
 main(int argc, char **argv)
 {
-    const char *env = getenv("FUZZ_CORPUS");
+    const char *env = getenv(REPLAY_CORPUS_ENV);
     char *const *paths = argv + 1;
     int npaths = argc - 1;
     char *one[1];
@@ -134,7 +139,7 @@ main(int argc, char **argv)
     if (npaths == 0) {
         if (!env || !*env) {
             fprintf(stderr, "fuzz_replay: no corpus given (arguments or "
-                    "$FUZZ_CORPUS): skipped\n");
+                    "$" REPLAY_CORPUS_ENV "): skipped\n");
             return SKIP;
         }
         one[0] = (char *)env;

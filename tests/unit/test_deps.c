@@ -47,6 +47,7 @@
 #include "conn.h"
 #include "coro.h"
 #include "deps.h"
+#include "deps_graph.h"
 #include "evfcgi.h"
 #include "fcgi_peer.h"
 #include "log.h"

@@ -8,7 +8,15 @@
  * so that the ASan build catches one), lengths claiming far more than
  * arrived, the callback's stop value, and the encoder: byte-exact output
  * for short and long pairs, evf_fcgi_pair_size, and an encode/decode round
- * trip.
+ * trip.  Then the incremental scanner, evf_fcgi_params_next: the stream fed
+ * in every split into two pieces, one byte at a time and every split into
+ * three pieces, each arrival in a fresh exact-size block (the buffer
+ * moves, and bytes behind the scanner are overwritten, as request.c's
+ * in-place storage does): every pair is reported once, in order, with its
+ * exact bytes and offsets, as soon as its last byte is in and not before;
+ * an impossible length (a pair ending past the limit) is an error as soon
+ * as its lengths are in, stays one, and a pair ending exactly at the limit
+ * is fine.
  */
 #include "config.h"
 
@@ -466,6 +474,166 @@ test_round_trip(void)
     free(src);
 }
 
+/* ---- the incremental scanner -------------------------------------------- */
+
+/*
+ * Feed s->b to the scanner in pieces ending at cuts[0..ncuts) (increasing;
+ * the stream's end is added), each arrival an exact-size heap copy of all
+ * bytes so far whose part behind the scanner is overwritten.  Checks every
+ * promise; returns true when all held.
+ */
+static bool
+feed(const stream_t *s, const size_t *cuts, size_t ncuts, size_t limit)
+{
+    evf_fcgi_scan_t sc;
+    memset(&sc, 0, sizeof(sc));
+    size_t idx = 0;
+    bool ok = true;
+
+    for (size_t c = 0; c <= ncuts && ok; c++) {
+        size_t k = c < ncuts ? cuts[c] : s->n;
+        uint8_t *buf = malloc(k ? k : 1);
+        if (!buf)
+            abort();
+        memcpy(buf, s->b, k);
+        memset(buf, 0xaa, sc.pos);
+        int rc;
+        evf_fcgi_pair_t p;
+        while ((rc = evf_fcgi_params_next(&sc, buf, k, limit, &p)) == 1) {
+            if (idx >= s->npairs) {
+                ok = false;
+                break;
+            }
+            const pair_t *w = &s->want[idx];
+            pair_t got = { p.name, p.nlen, p.value, p.vlen };
+            /* Same bytes at the same offsets, ending where it ends. */
+            ok = pair_eq(&got, w) &&
+                 p.name - buf == w->name - s->b &&
+                 p.value - buf == w->value - s->b &&
+                 s->ends[idx] <= k && sc.pos == s->ends[idx];
+            idx++;
+            if (!ok)
+                break;
+        }
+        /* Nothing complete is left behind. */
+        if (ok && rc == 0)
+            ok = idx == s->npairs ? sc.pos == k : s->ends[idx] > k;
+        if (ok && rc < 0)
+            ok = false;
+        free(buf);
+    }
+    ok = ok && idx == s->npairs && sc.pos == s->n;
+    if (!ok) {
+        fprintf(stderr, "\n    pieces ending at");
+        for (size_t c = 0; c < ncuts; c++)
+            fprintf(stderr, " %zu", cuts[c]);
+        fprintf(stderr, " (of %zu): %zu pairs, pos %zu\n", s->n, idx,
+                sc.pos);
+    }
+    return ok;
+}
+
+static void
+test_scan_splits(void)
+{
+    stream_t s;
+    size_t bad = 0, runs = 0;
+
+    build(&s, 300);
+    /* Whole, and every split into two. */
+    for (size_t k = 0; k <= s.n; k++, runs++)
+        bad += !feed(&s, &k, 1, s.n);
+    /* One byte at a time. */
+    size_t *all = malloc(s.n * sizeof(*all));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(all);
+    for (size_t k = 0; k < s.n; k++)
+        all[k] = k + 1;
+    bad += !feed(&s, all, s.n, s.n);
+    runs++;
+    free(all);
+    /* A limit far above the stream changes nothing. */
+    bad += !feed(&s, NULL, 0, SIZE_MAX);
+    runs++;
+    size_t n300 = s.n;
+    unbuild(&s);
+
+    /* Every split into three, of a shorter stream. */
+    build(&s, 0);
+    for (size_t i = 0; i <= s.n; i++)
+        for (size_t j = i; j <= s.n; j++, runs++) {
+            size_t cuts[2] = { i, j };
+            bad += !feed(&s, cuts, 2, s.n);
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(runs, n300 + 3 + (s.n + 1) * (s.n + 2) / 2);
+    unbuild(&s);
+}
+
+/*
+ * The limit: the fourth pair ("BIG", 70000 bytes) ends at ends[3].  With
+ * the limit one byte short, the first three are reported and the fourth's
+ * lengths alone are an error, before any of its bytes arrive.
+ */
+static void
+test_scan_limit(void)
+{
+    stream_t s;
+    build(&s, 70000);
+    size_t head = s.ends[2] + 5;        /* through BIG's two lengths */
+    evf_fcgi_scan_t sc = { 0 };
+    evf_fcgi_pair_t p;
+
+    uint8_t *buf = malloc(head);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    memcpy(buf, s.b, head);
+    /* One length in: not yet known to be impossible. */
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, buf, s.ends[2] + 1,
+                                             s.ends[3] - 1, &p), 1);
+    CU_ASSERT_EQUAL(sc.pos, s.ends[2]);
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, buf, s.ends[2] + 1,
+                                         s.ends[3] - 1, &p), 0);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, buf, head, s.ends[3] - 1,
+                                             &p), EVF_FCGI_EPAIR);
+        CU_ASSERT_EQUAL(sc.pos, s.ends[2]);
+    }
+    /* Exactly at the limit: wait for the bytes, then the pair. */
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, buf, head, s.ends[3], &p), 0);
+    free(buf);
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, s.b, s.ends[3], s.ends[3],
+                                         &p), 1);
+    CU_ASSERT_EQUAL(p.vlen, 70000);
+    CU_ASSERT_EQUAL(sc.pos, s.ends[3]);
+    /* The next pair's end is past a limit the caller lowered. */
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, s.b, s.n, s.ends[3], &p),
+                    EVF_FCGI_EPAIR);
+    unbuild(&s);
+
+    /* 0x7fffffff-byte claims with 8 bytes in: an error at once. */
+    static const uint8_t huge[] = { 0xff, 0xff, 0xff, 0xff, 0x00, 'a' };
+    memset(&sc, 0, sizeof(sc));
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, huge, 4, 1u << 20, &p), 0);
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, huge, 5, 1u << 20, &p),
+                    EVF_FCGI_EPAIR);
+    static const uint8_t huge_v[] = { 0x01, 0xff, 0xff, 0xff, 0xff, 'a' };
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, huge_v, 5, 1u << 20, &p),
+                    EVF_FCGI_EPAIR);
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, huge_v, 5, SIZE_MAX, &p), 0);
+    CU_ASSERT_EQUAL(sc.pos, 0);
+    /* Bytes that already went past the limit. */
+    static const uint8_t two[] = { 0x01, 0x00, 'a', 0x01, 0x00, 'b' };
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, two, 6, 3, &p), 1);
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, two, 6, 3, &p),
+                    EVF_FCGI_EPAIR);
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, two, 6, 2, &p),
+                    EVF_FCGI_EPAIR);
+    /* Empty: nothing, and a zero-length stream is whole. */
+    memset(&sc, 0, sizeof(sc));
+    CU_ASSERT_EQUAL(evf_fcgi_params_next(&sc, NULL, 0, 0, &p), 0);
+    CU_ASSERT_EQUAL(sc.pos, 0);
+}
+
 static CU_TestInfo tests[] = {
     { "decode 1- and 4-byte lengths", test_decode },
     { "every truncation is EPAIR", test_truncations },
@@ -474,6 +642,8 @@ static CU_TestInfo tests[] = {
     { "pair_size", test_pair_size },
     { "encode byte-exact", test_encode_exact },
     { "encode/decode round trip", test_round_trip },
+    { "scanner: every split", test_scan_splits },
+    { "scanner: impossible lengths", test_scan_limit },
     CU_TEST_INFO_NULL,
 };
 

@@ -7,8 +7,8 @@
  * its Allow list, trailing slashes, refused routes (clashes, conflicting
  * parameter names, bad templates) and that a refused route leaves the
  * table as it was, out-of-memory during evf_router_add, and
- * evf_router_count.  Then the pure helpers: evf_convert_int, _float,
- * _bool (pydantic's judgement) and evf_pct_decode.
+ * evf_router_count.  The typed conversions and percent-decoding have
+ * their own suites (test_convert, test_url).
  */
 #include "config.h"
 
@@ -424,196 +424,6 @@ test_oom(void)
     }
 }
 
-/* ---- conversions -------------------------------------------------------- */
-
-static void
-test_convert_int(void)
-{
-    static const struct {
-        const char *s;
-        const char *err;    /* NULL: valid */
-        int64_t v;
-    } cases[] = {
-        { "42", NULL, 42 },
-        { "-7", NULL, -7 },
-        { "+3", NULL, 3 },
-        { " 5 ", NULL, 5 },
-        { "0", NULL, 0 },
-        { "007", NULL, 7 },
-        { "9223372036854775807", NULL, INT64_MAX },
-        { "-9223372036854775808", NULL, INT64_MIN },
-        { "abc", "int_parsing", 0 },
-        { "", "int_parsing", 0 },
-        { " ", "int_parsing", 0 },
-        { "-", "int_parsing", 0 },
-        { "1.5", "int_parsing", 0 },
-        { "1 2", "int_parsing", 0 },
-        { "12a", "int_parsing", 0 },
-        { "--1", "int_parsing", 0 },
-        { "9223372036854775808", "int_parsing_size", 0 },
-        { "-9223372036854775809", "int_parsing_size", 0 },
-        { "1234567890123456789012345678901234567890", "int_parsing_size",
-          0 },
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int64_t v = 12345;
-        const char *msg = NULL;
-        /* From an exact-size copy: no reliance on a terminator. */
-        size_t len = strlen(cases[i].s);
-        char *s = malloc(len ? len : 1);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-        memcpy(s, cases[i].s, len);
-        const char *e = evf_convert_int(s, len, &v, &msg);
-        free(s);
-        if (cases[i].err) {
-            CU_ASSERT_PTR_NOT_NULL(e);
-            if (e) {
-                CU_ASSERT_STRING_EQUAL(e, cases[i].err);
-            }
-            CU_ASSERT_TRUE(msg && msg[0]);
-            if (!e || strcmp(e, cases[i].err))
-                fprintf(stderr, "\n    '%s': %s\n", cases[i].s,
-                        e ? e : "accepted");
-        } else {
-            CU_ASSERT_PTR_NULL(e);
-            CU_ASSERT_EQUAL(v, cases[i].v);
-            if (e || v != cases[i].v)
-                fprintf(stderr, "\n    '%s': %s\n", cases[i].s,
-                        e ? e : "wrong value");
-        }
-    }
-    /* Only len bytes count. */
-    int64_t v = 0;
-    const char *msg;
-    CU_ASSERT_PTR_NULL(evf_convert_int("42/rest", 2, &v, &msg));
-    CU_ASSERT_EQUAL(v, 42);
-}
-
-static void
-test_convert_float(void)
-{
-    double v = 0;
-    const char *msg = NULL;
-
-    CU_ASSERT_PTR_NULL(evf_convert_float("1.5", 3, &v, &msg));
-    CU_ASSERT_DOUBLE_EQUAL(v, 1.5, 0);
-    CU_ASSERT_PTR_NULL(evf_convert_float("1e3", 3, &v, &msg));
-    CU_ASSERT_DOUBLE_EQUAL(v, 1000.0, 0);
-    CU_ASSERT_PTR_NULL(evf_convert_float("-2", 2, &v, &msg));
-    CU_ASSERT_DOUBLE_EQUAL(v, -2.0, 0);
-    CU_ASSERT_PTR_NULL(evf_convert_float(" 0.25 ", 6, &v, &msg));
-    CU_ASSERT_DOUBLE_EQUAL(v, 0.25, 0);
-    CU_ASSERT_PTR_NULL(evf_convert_float("inf", 3, &v, &msg));
-    CU_ASSERT_TRUE(isinf(v) && v > 0);
-    CU_ASSERT_PTR_NULL(evf_convert_float("-inf", 4, &v, &msg));
-    CU_ASSERT_TRUE(isinf(v) && v < 0);
-    CU_ASSERT_PTR_NULL(evf_convert_float("nan", 3, &v, &msg));
-    CU_ASSERT_TRUE(isnan(v));
-    /* Only len bytes count. */
-    CU_ASSERT_PTR_NULL(evf_convert_float("2.5xyz", 3, &v, &msg));
-    CU_ASSERT_DOUBLE_EQUAL(v, 2.5, 0);
-
-    static const char *const bad[] = {
-        "abc", "0x10", "0X1p3", "", " ", "1.5.2", "1e", "--1", "1,5",
-    };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        msg = NULL;
-        const char *e = evf_convert_float(bad[i], strlen(bad[i]), &v, &msg);
-        CU_ASSERT_PTR_NOT_NULL(e);
-        if (e) {
-            CU_ASSERT_STRING_EQUAL(e, "float_parsing");
-        } else {
-            fprintf(stderr, "\n    accepted: '%s'\n", bad[i]);
-        }
-        CU_ASSERT_TRUE(msg && msg[0]);
-    }
-}
-
-static void
-test_convert_bool(void)
-{
-    static const char *const yes[] = {
-        "true", "yes", "1", "on", "True", "YES", "t", "y",
-    };
-    static const char *const no[] = {
-        "false", "no", "0", "off", "FALSE", "Off", "f", "n",
-    };
-    static const char *const bad[] = {
-        "maybe", "", "2", "tru", "yess", "truetrue", " true",
-    };
-    bool v;
-    const char *msg;
-
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        v = false;
-        CU_ASSERT_PTR_NULL(evf_convert_bool(yes[i], strlen(yes[i]), &v,
-                                            &msg));
-        CU_ASSERT_TRUE(v);
-    }
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
-        v = true;
-        CU_ASSERT_PTR_NULL(evf_convert_bool(no[i], strlen(no[i]), &v, &msg));
-        CU_ASSERT_FALSE(v);
-    }
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        msg = NULL;
-        const char *e = evf_convert_bool(bad[i], strlen(bad[i]), &v, &msg);
-        CU_ASSERT_PTR_NOT_NULL(e);
-        if (e) {
-            CU_ASSERT_STRING_EQUAL(e, "bool_parsing");
-        }
-        CU_ASSERT_TRUE(msg && msg[0]);
-    }
-    /* Only len bytes count. */
-    v = false;
-    CU_ASSERT_PTR_NULL(evf_convert_bool("yes!", 3, &v, &msg));
-    CU_ASSERT_TRUE(v);
-}
-
-/* Decode src into an exact-size (len + 1) heap buffer; compare. */
-static void
-check_pct(const char *src, bool plus, const char *want, size_t wlen)
-{
-    size_t len = strlen(src);
-    char *s = malloc(len ? len : 1);
-    char *dst = malloc(len + 1);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
-    memcpy(s, src, len);
-    memset(dst, 'Z', len + 1);
-    size_t n = evf_pct_decode(dst, s, len, plus);
-    CU_ASSERT_EQUAL(n, wlen);
-    CU_ASSERT_TRUE(n == wlen && memcmp(dst, want, wlen) == 0);
-    CU_ASSERT_TRUE(n <= len && dst[n] == '\0');
-    if (n != wlen || memcmp(dst, want, wlen))
-        fprintf(stderr, "\n    '%s' -> '%.*s'\n", src, (int)n, dst);
-    free(s);
-    free(dst);
-}
-
-#define PCT(src, plus, want) check_pct((src), (plus), (want), \
-                                       sizeof(want) - 1)
-
-static void
-test_pct_decode(void)
-{
-    PCT("a%20b", false, "a b");
-    PCT("%zz", false, "%zz");
-    PCT("%4", false, "%4");
-    PCT("x%", false, "x%");
-    PCT("%", false, "%");
-    PCT("%%41", false, "%A");
-    PCT("%2F", false, "/");
-    PCT("%2f", false, "/");
-    PCT("%e2%82%ac", false, "\xe2\x82\xac");
-    PCT("a+b", false, "a+b");
-    PCT("a+b", true, "a b");
-    PCT("%2B", true, "+");
-    PCT("a%00b", false, "a\0b");
-    PCT("plain", false, "plain");
-    PCT("", false, "");
-}
-
 static CU_TestInfo tests[] = {
     { "literal routes", test_literal },
     { "root route /", test_root },
@@ -627,10 +437,6 @@ static CU_TestInfo tests[] = {
     { "bad templates", test_bad_templates },
     { "refused route leaves no trace", test_refused_leaves_no_trace },
     { "out of memory in add", test_oom },
-    { "evf_convert_int", test_convert_int },
-    { "evf_convert_float", test_convert_float },
-    { "evf_convert_bool", test_convert_bool },
-    { "evf_pct_decode", test_pct_decode },
     CU_TEST_INFO_NULL,
 };
 

@@ -1,0 +1,330 @@
+/*
+ * test_intake: the request's PARAMS intake, end to end (suite "intake").
+ *
+ * A real connection (fcgi_peer.h) receives a PARAMS stream cut into
+ * records every possible way, and a handler echoes what it sees (CGI
+ * params through evf_param, the decoded path, a query value).  Covered:
+ * the stream split into two records at every byte, and one byte per
+ * record, give the same params (1- and 4-byte lengths, an empty value, a
+ * 300-byte value, a 200-byte name); a NUL byte inside a name or value cuts
+ * it there, as C strings do; an impossible length (a pair ending past
+ * max_params) closes the connection as soon as its lengths arrive, while a
+ * pair ending exactly at the limit is served; a stream that ends inside a
+ * pair closes the connection; a stream over the limit is answered 431.
+ */
+#include "config.h"
+
+#include <ev.h>
+#include <fastcgi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "conn.h"
+#include "coro.h"
+#include "evfcgi.h"
+#include "fcgi_peer.h"
+#include "log.h"
+#include "loop.h"
+#include "settings.h"
+#include "unit.h"
+
+static char long_value[301], long_name[201];
+
+/* The params the handler reports, in its order. */
+static const char *const *
+names(void)
+{
+    static const char *n[10];
+    n[0] = "REQUEST_URI";
+    n[1] = "QUERY_STRING";
+    n[2] = "EMPTY";
+    n[3] = "LONG";
+    n[4] = long_name;
+    n[5] = "NULV";
+    n[6] = "Z";
+    n[7] = "LAST";
+    n[8] = "MISSING";
+    n[9] = NULL;
+    return n;
+}
+
+/* GET /echo/...: "name=value" per line, "name!" when absent. */
+static void
+h_echo(evf_req *r)
+{
+    static char out[4096];
+    size_t o = 0;
+    for (const char *const *n = names(); *n; n++) {
+        const char *v = evf_param(r, *n);
+        o += (size_t)snprintf(out + o, sizeof(out) - o, v ? "%s=%s\n"
+                              : "%s!\n", *n, v ? v : "");
+    }
+    const char *x = evf_query_str(r, "x");
+    snprintf(out + o, sizeof(out) - o, "path=%s\nx=%s\n", evf_path(r),
+             x ? x : "!");
+    evf_text(r, 200, out);
+}
+
+static const evf_route routes[] = {
+    EVF_GET("/echo/{rest:path}", h_echo),
+    EVF_END
+};
+
+static const evf_app app = {
+    .abi = EVF_ABI_VERSION,
+    .name = "intake",
+    .routes = routes,
+};
+
+/* ---- the stream --------------------------------------------------------- */
+
+static uint8_t stream[2048];
+static size_t stream_len;
+
+static size_t
+pair_raw(uint8_t *p, const void *name, size_t nl, const void *value,
+         size_t vl)
+{
+    size_t o = put_len(p, nl);
+    o += put_len(p + o, vl);
+    memcpy(p + o, name, nl);
+    memcpy(p + o + nl, value, vl);
+    return o + nl + vl;
+}
+
+#define PAIR(n, v) pair_raw(stream + stream_len, (n), sizeof(n) - 1, (v), \
+                            sizeof(v) - 1)
+
+static void
+build_stream(void)
+{
+    memset(long_value, 'L', 300);
+    long_value[300] = '\0';
+    for (size_t i = 0; i < 200; i++)
+        long_name[i] = (char)('a' + i % 26);
+    long_name[200] = '\0';
+    stream_len = 0;
+    stream_len += PAIR("REQUEST_METHOD", "GET");
+    stream_len += PAIR("REQUEST_URI", "/echo/a%20b?x=1+2&y");
+    stream_len += PAIR("QUERY_STRING", "x=1+2&y");
+    stream_len += PAIR("EMPTY", "");
+    stream_len += pair_raw(stream + stream_len, "LONG", 4, long_value, 300);
+    stream_len += pair_raw(stream + stream_len, long_name, 200, "v", 1);
+    stream_len += PAIR("NULV", "ab\0cd");
+    stream_len += PAIR("Z\0Q", "z");
+    stream_len += PAIR("LAST", "end");
+}
+
+static char want[4096];
+
+static void
+build_want(void)
+{
+    snprintf(want, sizeof(want),
+             "REQUEST_URI=/echo/a%%20b?x=1+2&y\nQUERY_STRING=x=1+2&y\n"
+             "EMPTY=\nLONG=%s\n%s=v\nNULV=ab\nZ=z\nLAST=end\nMISSING!\n"
+             "path=/echo/a b\nx=1 2\n", long_value, long_name);
+}
+
+static void
+begin(uint16_t id)
+{
+    uint8_t b[8] = { 0, FCGI_RESPONDER, FCGI_KEEP_CONN, 0, 0, 0, 0, 0 };
+    put_record(FCGI_BEGIN_REQUEST, id, b, sizeof(b));
+}
+
+static void
+end_request(uint16_t id)
+{
+    put_record(FCGI_PARAMS, id, NULL, 0);
+    put_record(FCGI_STDIN, id, NULL, 0);
+    client_flush();
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+/* One request per split point on one connection, a few at a time. */
+static void
+test_every_split(void)
+{
+    size_t bad = 0, n = 0;
+
+    open_conn();
+    for (size_t k = 0; k <= stream_len; k++) {
+        uint16_t id = (uint16_t)(1 + k % 8);
+        rsp_clear(id);
+        begin(id);
+        if (k)
+            put_record(FCGI_PARAMS, id, stream, k);
+        if (k < stream_len)
+            put_record(FCGI_PARAMS, id, stream + k, stream_len - k);
+        end_request(id);
+        CU_ASSERT_TRUE_FATAL(ended(id, 5.0));
+        n++;
+        if (status_of(id) != 200 || !body_is(id, want)) {
+            bad++;
+            fprintf(stderr, "\n    split at %zu of %zu\n", k, stream_len);
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(n, stream_len + 1);
+
+    /* One byte per record. */
+    rsp_clear(9);
+    begin(9);
+    for (size_t i = 0; i < stream_len; i++)
+        put_record(FCGI_PARAMS, 9, stream + i, 1);
+    end_request(9);
+    CU_ASSERT_TRUE_FATAL(ended(9, 5.0));
+    CU_ASSERT_EQUAL(status_of(9), 200);
+    CU_ASSERT_TRUE(body_is(9, want));
+    finish_conn();
+}
+
+/*
+ * A pair whose lengths claim it ends past max_params: the connection
+ * closes at once, without the rest of the stream.  One that ends exactly
+ * at the limit is served.
+ */
+static void
+test_impossible_length(void)
+{
+    size_t saved = evf_settings.max_params;
+    evf_settings.max_params = 2048;
+    uint8_t p[2048];
+
+    /* stream + a pair "PAD" filling up to the limit exactly. */
+    size_t pad = 2048 - stream_len - 3 - 1 - 4;
+    memcpy(p, stream, stream_len);
+    size_t n = stream_len;
+    p[n++] = 3;
+    n += put_len(p + n, pad);
+    memcpy(p + n, "PAD", 3);
+    n += 3;
+    memset(p + n, 'p', pad);
+    n += pad;
+    CU_ASSERT_EQUAL_FATAL(n, 2048);
+
+    open_conn();
+    begin(1);
+    put_record(FCGI_PARAMS, 1, p, n);
+    end_request(1);
+    CU_ASSERT_TRUE(ended(1, 5.0));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_TRUE(body_is(1, want));
+
+    /* One byte more claimed: only the lengths are sent. */
+    rsp_clear(2);
+    begin(2);
+    uint8_t h[8];
+    size_t hn = put_len(h, 4);
+    hn += put_len(h + hn, 2048 - stream_len - 4 - 4 + 1);
+    put_record(FCGI_PARAMS, 2, stream, stream_len);
+    put_record(FCGI_PARAMS, 2, h, hn);
+    client_flush();
+    CU_ASSERT_TRUE(run_until(got_eof, NULL, 5.0));
+    CU_ASSERT_EQUAL(status_of(2), -1);
+    finish_conn();
+
+    /* A 0x7fffffff-byte name, on a fresh connection. */
+    open_conn();
+    begin(1);
+    static const uint8_t huge[] = { 0xff, 0xff, 0xff, 0xff, 0x00 };
+    put_record(FCGI_PARAMS, 1, huge, sizeof(huge));
+    client_flush();
+    CU_ASSERT_TRUE(run_until(got_eof, NULL, 5.0));
+    finish_conn();
+    evf_settings.max_params = saved;
+}
+
+/* The stream ends inside a pair (or inside its lengths). */
+static void
+test_truncated(void)
+{
+    static const uint8_t cut_value[] = { 0x01, 0x05, 'A', 'x', 'y' };
+    static const uint8_t cut_len[] = { 0x01, 0x80, 0x00 };
+    const uint8_t *cuts[] = { cut_value, cut_len };
+    size_t lens[] = { sizeof(cut_value), sizeof(cut_len) };
+
+    for (size_t i = 0; i < 2; i++) {
+        open_conn();
+        begin(1);
+        put_record(FCGI_PARAMS, 1, stream, stream_len);
+        put_record(FCGI_PARAMS, 1, cuts[i], lens[i]);
+        end_request(1);
+        CU_ASSERT_TRUE(run_until(got_eof, NULL, 5.0));
+        CU_ASSERT_EQUAL(status_of(1), -1);
+        finish_conn();
+    }
+}
+
+/* One byte over max_params: the rest is read and dropped, the answer is
+ * 431. */
+static void
+test_over_limit(void)
+{
+    size_t saved = evf_settings.max_params;
+    evf_settings.max_params = stream_len - 1;
+
+    open_conn();
+    begin(1);
+    put_record(FCGI_PARAMS, 1, stream, stream_len);
+    end_request(1);
+    CU_ASSERT_TRUE(ended(1, 5.0));
+    CU_ASSERT_EQUAL(status_of(1), 431);
+    /* The connection stays usable. */
+    evf_settings.max_params = saved;
+    begin(2);
+    put_record(FCGI_PARAMS, 2, stream, stream_len);
+    end_request(2);
+    CU_ASSERT_TRUE(ended(2, 5.0));
+    CU_ASSERT_EQUAL(status_of(2), 200);
+    CU_ASSERT_FALSE(cl.eof);
+    finish_conn();
+}
+
+/* ---- suite -------------------------------------------------------------- */
+
+static int
+init(void)
+{
+    if (peer_init() < 0)
+        return -1;
+    evf_log_set_level(EVF_LOG_LVL_ERROR);
+    evf_settings.max_reqs_per_conn = 64;
+    build_stream();
+    build_want();
+    return evf_app_register(&app, "intake") < 0 ? -1 : 0;
+}
+
+static int
+cleanup(void)
+{
+    disconnect();
+    evf_conn_close_all();
+    evf_apps_free();
+    evf_coro_pool_destroy();
+    peer_free();
+    return 0;
+}
+
+static CU_TestInfo tests[] = {
+    { "every split of the PARAMS stream", test_every_split },
+    { "impossible length closes at once", test_impossible_length },
+    { "stream ending inside a pair", test_truncated },
+    { "over max_params: 431", test_over_limit },
+    CU_TEST_INFO_NULL,
+};
+
+int
+main(void)
+{
+    CU_SuiteInfo suites[] = {
+        { .pName = "intake", .pInitFunc = init, .pCleanupFunc = cleanup,
+          .pTests = tests },
+        CU_SUITE_INFO_NULL,
+    };
+    return unit_run(suites);
+}
