@@ -53,6 +53,7 @@ static struct {
     struct ev_loop *loop;
     pthread_t thread;       /* the loop's */
     int fd;                 /* client end; -1 when closed */
+    int sfd;                /* the server's end (owned by the connection) */
     ev_io rio, wio;
     ev_timer cap;           /* bounds each run of the loop */
     bool capped;
@@ -152,6 +153,21 @@ record(uint8_t type, uint16_t id, const uint8_t *p, size_t len)
         r->ends++;
         r->pstatus = len == 8 ? p[4] : -1;
         r->t_end = mono();
+        return;
+    case FCGI_GET_VALUES_RESULT:
+    case FCGI_UNKNOWN_TYPE:
+        if (id != FCGI_NULL_REQUEST_ID) {
+            cl.unexpected++;
+            return;
+        }
+        /* Management answers: kept as rsp[0], the type in pstatus. */
+        r = rsp_get(0);
+        r->out = reserve(r->out, &r->cap, r->len + len + 1);
+        memcpy(r->out + r->len, p, len);
+        r->len += len;
+        r->out[r->len] = '\0';
+        r->ends++;
+        r->pstatus = type;
         return;
     default:
         cl.unexpected++;
@@ -284,15 +300,22 @@ put_pair(uint8_t *p, const char *name, const char *value)
     return o + nl + vl;
 }
 
-/*
- * Send a whole request: BEGIN_REQUEST (responder, flags), PARAMS, the end
- * of PARAMS, the body if any, the end of STDIN.
- */
+/* Queue BEGIN_REQUEST for a responder with flags. */
 static inline void
-send_req(uint16_t id, uint8_t flags, const char *method, const char *uri,
-         const char *ctype, const char *body)
+put_begin(uint16_t id, uint8_t flags)
 {
     uint8_t begin[8] = { 0, FCGI_RESPONDER, flags, 0, 0, 0, 0, 0 };
+    put_record(FCGI_BEGIN_REQUEST, id, begin, sizeof(begin));
+}
+
+/*
+ * Queue the PARAMS of a request (method, URI, query string, and the
+ * content type and length when given) and the end of the stream.
+ */
+static inline void
+put_params(uint16_t id, const char *method, const char *uri,
+           const char *ctype, const char *body)
+{
     uint8_t params[2048];
     size_t n = 0;
     const char *q = strchr(uri, '?');
@@ -300,7 +323,6 @@ send_req(uint16_t id, uint8_t flags, const char *method, const char *uri,
 
     if (!cl.short_pairs)
         CU_ASSERT_FATAL(strlen(uri) < 1024);
-    put_record(FCGI_BEGIN_REQUEST, id, begin, sizeof(begin));
     n += put_pair(params + n, "REQUEST_METHOD", method);
     n += put_pair(params + n, "REQUEST_URI", uri);
     n += put_pair(params + n, "QUERY_STRING", q ? q + 1 : "");
@@ -312,6 +334,18 @@ send_req(uint16_t id, uint8_t flags, const char *method, const char *uri,
     }
     put_record(FCGI_PARAMS, id, params, n);
     put_record(FCGI_PARAMS, id, NULL, 0);
+}
+
+/*
+ * Send a whole request: BEGIN_REQUEST (responder, flags), PARAMS, the end
+ * of PARAMS, the body if any, the end of STDIN.
+ */
+static inline void
+send_req(uint16_t id, uint8_t flags, const char *method, const char *uri,
+         const char *ctype, const char *body)
+{
+    put_begin(id, flags);
+    put_params(id, method, uri, ctype, body);
     if (body && *body)
         put_record(FCGI_STDIN, id, body, strlen(body));
     put_record(FCGI_STDIN, id, NULL, 0);
@@ -531,6 +565,7 @@ open_conn(void)
     nonblock(sv[1]);
     CU_ASSERT_FATAL(evf_conn_new(sv[1]) != NULL);
     cl.fd = sv[0];
+    cl.sfd = sv[1];
     ev_io_init(&cl.rio, client_read, cl.fd, EV_READ);
     ev_io_init(&cl.wio, client_write, cl.fd, EV_WRITE);
     ev_io_start(cl.loop, &cl.rio);
