@@ -1,6 +1,7 @@
 /*
  * fcgi_peer.h: the web-server side of a FastCGI connection, for the unit
- * tests (test_request, test_deps), over a socketpair on a real libev loop.
+ * tests (test_request, test_deps, test_conn, ...), over a socketpair on a
+ * real libev loop.  Records are encoded by tests/common/fcgi_wire.h.
  *
  * open_conn() hands one end of a socketpair to evf_conn_new(); the test
  * plays the web server on the other, writing records by hand (send_get,
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "fcgi_wire.h"
 #include "coro.h"
 #include "loop.h"
 #include "stats.h"
@@ -59,8 +61,8 @@ static struct {
     bool capped;
     uint8_t *in;            /* bytes read, not yet decoded */
     size_t in_len, in_cap;
-    uint8_t *out;           /* records not yet sent */
-    size_t out_off, out_len, out_cap;
+    struct fw_buf out;      /* records not yet sent */
+    size_t out_off;         /* how many of them are */
     bool eof;
     size_t received;        /* bytes read in all */
     unsigned unexpected;    /* records we did not expect */
@@ -182,15 +184,15 @@ decode(void)
     size_t off = 0;
 
     while (cl.in_len - off >= FCGI_HEADER_LEN) {
-        const uint8_t *h = cl.in + off;
-        size_t clen = (size_t)h[4] << 8 | h[5];
-        size_t total = FCGI_HEADER_LEN + clen + h[6];
+        struct fw_rec h;
+        fw_hdr_get(cl.in + off, &h);
+        size_t total = FCGI_HEADER_LEN + h.clen + h.plen;
         if (cl.in_len - off < total)
             break;
-        if (h[0] != FCGI_VERSION_1)
+        if (h.ver != FCGI_VERSION_1)
             cl.unexpected++;
-        record(h[1], (uint16_t)(h[2] << 8 | h[3]), h + FCGI_HEADER_LEN,
-               clen);
+        record((uint8_t)h.type, (uint16_t)h.id, cl.in + off + FCGI_HEADER_LEN,
+               h.clen);
         off += total;
     }
     memmove(cl.in, cl.in + off, cl.in_len - off);
@@ -223,9 +225,9 @@ client_read(struct ev_loop *loop, ev_io *w, int revents)
 static inline void
 client_flush(void)
 {
-    while (cl.out_off < cl.out_len) {
-        ssize_t n = send(cl.fd, cl.out + cl.out_off, cl.out_len - cl.out_off,
-                         MSG_NOSIGNAL);
+    while (cl.out_off < cl.out.len) {
+        ssize_t n = send(cl.fd, cl.out.p + cl.out_off,
+                         cl.out.len - cl.out_off, MSG_NOSIGNAL);
         if (n > 0) {
             cl.out_off += (size_t)n;
             continue;
@@ -240,7 +242,7 @@ client_flush(void)
         CU_FAIL("the client could not write");
         break;
     }
-    cl.out_off = cl.out_len = 0;
+    cl.out_off = cl.out.len = 0;
     ev_io_stop(cl.loop, &cl.wio);
 }
 
@@ -255,49 +257,21 @@ client_write(struct ev_loop *loop, ev_io *w, int revents)
 static inline void
 put_record(uint8_t type, uint16_t id, const void *data, size_t len)
 {
-    size_t pad = (8 - len % 8) % 8;
-    uint8_t h[FCGI_HEADER_LEN] = {
-        FCGI_VERSION_1, type, (uint8_t)(id >> 8), (uint8_t)id,
-        (uint8_t)(len >> 8), (uint8_t)len, (uint8_t)pad, 0
-    };
-    CU_ASSERT_FATAL(len <= 0xffff);
-    cl.out = reserve(cl.out, &cl.out_cap,
-                     cl.out_len + sizeof(h) + len + pad);
-    memcpy(cl.out + cl.out_len, h, sizeof(h));
-    cl.out_len += sizeof(h);
-    if (len)
-        memcpy(cl.out + cl.out_len, data, len);
-    cl.out_len += len;
-    memset(cl.out + cl.out_len, 0, pad);
-    cl.out_len += pad;
+    CU_ASSERT_FATAL(len <= FCGI_MAX_LENGTH);
+    fw_rec_add(&cl.out, type, id, data, len, fw_pad8(len));
 }
 
-static inline size_t
-put_len(uint8_t *p, size_t n)
-{
-    if (n < 128) {
-        p[0] = (uint8_t)n;
-        return 1;
-    }
-    p[0] = (uint8_t)(0x80 | n >> 24);
-    p[1] = (uint8_t)(n >> 16);
-    p[2] = (uint8_t)(n >> 8);
-    p[3] = (uint8_t)n;
-    return 4;
-}
-
-/* Append the pair name=value at p; returns its size. */
+/* Write the pair name=value at p; returns its size. */
 static inline size_t
 put_pair(uint8_t *p, const char *name, const char *value)
 {
     size_t nl = strlen(name), vl = strlen(value);
     if (cl.short_pairs)
         CU_ASSERT_FATAL(nl < 128 && vl < 128);
-    size_t o = put_len(p, nl);
-    o += put_len(p + o, vl);
-    memcpy(p + o, name, nl);
-    memcpy(p + o + nl, value, vl);
-    return o + nl + vl;
+    uint8_t *q = fw_nv_putlen(fw_nv_putlen(p, nl), vl);
+    memcpy(q, name, nl);
+    memcpy(q + nl, value, vl);
+    return (size_t)(q - p) + nl + vl;
 }
 
 /* Queue BEGIN_REQUEST for a responder with flags. */
@@ -511,7 +485,7 @@ client_reset(void)
 {
     for (size_t i = 0; i < sizeof(cl.rsp) / sizeof(cl.rsp[0]); i++)
         rsp_clear((uint16_t)i);
-    cl.in_len = cl.out_off = cl.out_len = 0;
+    cl.in_len = cl.out_off = cl.out.len = 0;
     cl.eof = false;
     cl.received = 0;
     cl.unexpected = 0;
@@ -593,7 +567,7 @@ peer_free(void)
 {
     client_reset();
     free(cl.in);
-    free(cl.out);
+    free(cl.out.p);
     evf__loop_set(NULL);
     ev_loop_destroy(cl.loop);
 }

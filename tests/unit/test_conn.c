@@ -167,10 +167,10 @@ range_ended(uint16_t first, uint16_t last, double secs)
 static size_t
 take_queued(uint8_t *buf, size_t cap)
 {
-    size_t n = cl.out_len - cl.out_off;
+    size_t n = cl.out.len - cl.out_off;
     CU_ASSERT_FATAL(n <= cap);
-    memcpy(buf, cl.out + cl.out_off, n);
-    cl.out_off = cl.out_len = 0;
+    memcpy(buf, cl.out.p + cl.out_off, n);
+    cl.out_off = cl.out.len = 0;
     return n;
 }
 
