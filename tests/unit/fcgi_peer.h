@@ -8,7 +8,8 @@
  * send_req, send_abort) and decoding what comes back, STDOUT bytes and
  * END_REQUEST per request id (cl.rsp[id], status_of, body_is, complete).
  * Server and client share the loop: run_until() runs it until a predicate
- * holds.  finish_conn() closes the client end and checks nothing is left.
+ * holds (there is no run for a while: wait for what must happen, with a
+ * bound that fails the test; run_pending() runs what is ready now).  finish_conn() closes the client end and checks nothing is left.
  * A suite calls peer_init() first in its init and peer_free() last in its
  * cleanup.  All is static, in the test program; the CUnit assertions of
  * these helpers count in its asserts.
@@ -20,6 +21,7 @@
 #include <ev.h>
 #include <fastcgi.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -426,10 +428,34 @@ run_until(bool (*done)(const void *), const void *arg, double secs)
     return done && done(arg);
 }
 
+/*
+ * Run what is ready now (timers due, I/O readable), without waiting: for
+ * checking that nothing more happens once the condition awaited held.
+ */
 static inline void
-run_for(double secs)
+run_pending(void)
 {
-    run_until(NULL, NULL, secs);
+    for (int i = 0; i < 16; i++)
+        ev_run(cl.loop, EVRUN_NOWAIT);
+}
+
+/* arg: an unsigned counter; true once it is not 0. */
+static inline bool
+nonzero(const void *arg)
+{
+    return *(const volatile unsigned *)arg != 0;
+}
+
+/*
+ * The server's end of the socket can take no more (the client stopped
+ * reading it and the socket buffers are full): a writer waits now.
+ */
+static inline bool
+server_full(const void *arg)
+{
+    struct pollfd p = { .fd = cl.sfd, .events = POLLOUT };
+    (void)arg;
+    return cl.fd >= 0 && poll(&p, 1, 0) == 0;
 }
 
 /* arg: a 0-terminated array of request ids that must have ended. */
