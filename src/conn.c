@@ -15,8 +15,9 @@
  * ended (answered, aborted or refused at BEGIN) are dropped, as FastCGI
  * 3.3 asks: they may cross the END_REQUEST on the wire.  Ended ids are
  * kept in a bitmap (ids below 64 in a word of the connection, the others
- * in 65536 bits allocated on first use) until a BEGIN_REQUEST reuses them.  End of file aborts every
- * request still open on it: that is how nginx says its client went away.
+ * in 65536 bits allocated on first use) until a BEGIN_REQUEST reuses them.
+ * End of file aborts every request still open on it: that is how nginx
+ * says its client went away.
  */
 #include "config.h"
 
@@ -337,9 +338,9 @@ h_finished(void *o, evf_req *r, bool answered)
         *s = NULL;
         c->nreqs--;
     }
-    mark_ended(c, id);
     if (c->gone)
         return;
+    mark_ended(c, id);      /* nothing is read once the peer is gone */
     if (answered)
         evf_fcgi_write_end_request(&c->out, id, 0, FCGI_REQUEST_COMPLETE);
     if (!evf__req_keep_conn(r)) {

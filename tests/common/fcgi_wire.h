@@ -121,7 +121,8 @@ fw_rec_add(struct fw_buf *b, int type, unsigned id, const void *d, size_t n,
 
 /* Appends stream data as records of at most 65535 bytes; no terminator. */
 static inline void
-fw_stream_add(struct fw_buf *b, int type, unsigned id, const uint8_t *d, size_t n)
+fw_stream_add(struct fw_buf *b, int type, unsigned id, const uint8_t *d,
+              size_t n)
 {
     while (n > 0) {
         size_t k = n < FCGI_MAX_LENGTH ? n : FCGI_MAX_LENGTH;
@@ -159,7 +160,8 @@ fw_nv_putlen(uint8_t *p, size_t n)
 }
 
 static inline void
-fw_nv_add(struct fw_buf *b, const char *name, size_t nl, const char *val, size_t vl)
+fw_nv_add(struct fw_buf *b, const char *name, size_t nl, const char *val,
+          size_t vl)
 {
     uint8_t *p = fw_room(b, 8 + nl + vl), *q;
 

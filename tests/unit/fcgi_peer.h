@@ -9,7 +9,8 @@
  * END_REQUEST per request id (cl.rsp[id], status_of, body_is, complete).
  * Server and client share the loop: run_until() runs it until a predicate
  * holds (there is no run for a while: wait for what must happen, with a
- * bound that fails the test; run_pending() runs what is ready now).  finish_conn() closes the client end and checks nothing is left.
+ * bound that fails the test; run_pending() runs what is ready now).
+ * finish_conn() closes the client end and checks nothing is left.
  * A suite calls peer_init() first in its init and peer_free() last in its
  * cleanup.  All is static, in the test program; the CUnit assertions of
  * these helpers count in its asserts.
