@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 #
 # bench/pending.sh - FastCGI-native measurements, without nginx: evfcgid
-# alone, driven by tests/tools/fcgi-client over multiplexed connections.
+# alone, driven by bench/fcgi-load over multiplexed connections.
 #
-# Phase 1, memory: fcgi-client holds PENDING (100,000) requests to
+# Phase 1, memory: fcgi-load holds PENDING (100,000) requests to
 #   /sleep?ms=60000 in flight over 10 connections (--hold: all written,
 #   none answered yet). Reported from the serving process (the worker, not
 #   the master or a libtool wrapper): VmRSS before and during, the growth
 #   per pending request (target <= 8 KiB), the number of memory mappings
 #   against vm.max_map_count, and RSS once the client has gone.
-# Phase 2, CPU: fcgi-client load -c 10 -n 1000 for LOAD_SECONDS on
+# Phase 2, CPU: fcgi-load -c 10 -n 1000 for LOAD_SECONDS on
 #   /items/1 (100 ms await: ideal 1000 / 0.1 s = 10,000 req/s) and on
 #   /hello: throughput, latency, and evfcgid's CPU microseconds per request
 #   (utime + stime from /proc, master and worker, / completed requests).
@@ -20,13 +20,14 @@
 #
 # From the build directory:   bench/pending.sh
 # Knobs: PENDING=100000, CONNS=10, LOAD_SECONDS (default DURATION, 10),
-# LOAD_PENDING=1000, FCGI_CLIENT; see bench/lib.sh and bench/README.md.
+# LOAD_PENDING=1000, FCGI_CLIENT, FCGI_LOAD; see bench/lib.sh and bench/README.md.
 
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 : "${FCGI_CLIENT:=$top_builddir/tests/tools/fcgi-client}"
+: "${FCGI_LOAD:=$top_builddir/bench/fcgi-load}"
 : "${PENDING:=100000}"
 : "${CONNS:=10}"
 : "${LOAD_SECONDS:=$DURATION}"
@@ -34,7 +35,8 @@ set -euo pipefail
 TARGET_BYTES=8192
 HOLD_SECONDS=20
 
-[[ -x $FCGI_CLIENT ]] || { log "SKIP: FCGI_CLIENT='$FCGI_CLIENT' not found (make builds tests/tools/fcgi-client)"; exit 77; }
+[[ -x $FCGI_CLIENT ]] || { log "SKIP: FCGI_CLIENT='$FCGI_CLIENT' not found (make check builds tests/tools/fcgi-client)"; exit 77; }
+[[ -x $FCGI_LOAD ]] || { log "SKIP: FCGI_LOAD='$FCGI_LOAD' not found (make check builds bench/fcgi-load)"; exit 77; }
 ((WORKERS <= 1)) || fail "pending.sh measures one serving process: WORKERS must be 0 or 1, not $WORKERS"
 
 # proc_field PID NAME: a "Name:  value kB" line of /proc/PID/status (value).
@@ -71,23 +73,23 @@ out=$("$FCGI_CLIENT" request "$addr" GET '/sleep?ms=1' -r) || fail "preflight /s
 
 # Touch the per-connection and per-thread buffers once, so the baseline is
 # a daemon that has served, not a freshly started one.
-"$FCGI_CLIENT" load "$addr" /hello -c "$CONNS" -n 100 -d 1 >/dev/null
+"$FCGI_LOAD" "$addr" /hello -c "$CONNS" -n 100 -d 1 >/dev/null
 sleep 1
 rss0=$(proc_field "$wpid" VmRSS)
 maps0=$(map_count "$wpid")
 vsz0=$(proc_field "$wpid" VmSize)
 fds0=$(fd_count "$wpid")
 
-spawn_bg other "fcgi-client --hold" "$tmp/hold.log" \
-    "$FCGI_CLIENT" load "$addr" '/sleep?ms=60000' -c "$CONNS" -n "$PENDING" --hold -d "$HOLD_SECONDS"
+spawn_bg other "fcgi-load --hold" "$tmp/hold.log" \
+    "$FCGI_LOAD" "$addr" '/sleep?ms=60000' -c "$CONNS" -n "$PENDING" --hold -d "$HOLD_SECONDS"
 hold_pid=$LAST_PID
 t0=$(date +%s%N)
 for ((i = 0; i < HOLD_SECONDS * 10; i++)); do
     grep -q '^sent=' "$tmp/hold.log" && break
-    is_alive "$hold_pid" || { cat "$tmp/hold.log" >&2; fail "fcgi-client --hold ended before sending everything"; }
+    is_alive "$hold_pid" || { cat "$tmp/hold.log" >&2; fail "fcgi-load --hold ended before sending everything"; }
     sleep 0.1
 done
-grep -q "^sent=$PENDING\$" "$tmp/hold.log" || { cat "$tmp/hold.log" >&2; fail "fcgi-client did not report sent=$PENDING"; }
+grep -q "^sent=$PENDING\$" "$tmp/hold.log" || { cat "$tmp/hold.log" >&2; fail "fcgi-load did not report sent=$PENDING"; }
 send_ms=$((($(date +%s%N) - t0) / 1000000))
 # The client has written everything; give the daemon a second to read,
 # parse and start every request, then until its RSS stops growing (two
@@ -100,7 +102,7 @@ for ((i = 0; i < 20; i++)); do
     ((cur - prev <= prev / 100)) && break
     prev=$cur
 done
-is_alive "$hold_pid" || { cat "$tmp/hold.log" >&2; fail "fcgi-client --hold stopped early (the server closed a connection?)"; }
+is_alive "$hold_pid" || { cat "$tmp/hold.log" >&2; fail "fcgi-load --hold stopped early (the server closed a connection?)"; }
 rss1=$(proc_field "$wpid" VmRSS)
 maps1=$(map_count "$wpid")
 vsz1=$(proc_field "$wpid" VmSize)
@@ -122,14 +124,14 @@ per_req=$(awk -v a="$rss0" -v b="$rss1" -v n="$PENDING" 'BEGIN { printf "%.0f", 
 declare -A L_LINE=() L_US=()
 load_run() {
     local uri=$1 c0 c1 line done_n
-    log "load: $FCGI_CLIENT load $addr $uri -c $CONNS -n $LOAD_PENDING -d $LOAD_SECONDS"
+    log "load: $FCGI_LOAD $addr $uri -c $CONNS -n $LOAD_PENDING -d $LOAD_SECONDS"
     c0=$(cpu_ticks "$EVFCGID_PID")
-    line=$("$FCGI_CLIENT" load "$addr" "$uri" -c "$CONNS" -n "$LOAD_PENDING" -d "$LOAD_SECONDS") ||
-        log "fcgi-client load $uri: exit status $? ($line)"
+    line=$("$FCGI_LOAD" "$addr" "$uri" -c "$CONNS" -n "$LOAD_PENDING" -d "$LOAD_SECONDS") ||
+        log "fcgi-load $uri: exit status $? ($line)"
     c1=$(cpu_ticks "$EVFCGID_PID")
     log "$uri: $line"
     done_n=$(sed -n 's/.*completed=\([0-9]*\).*/\1/p' <<<"$line")
-    [[ -n $done_n && $done_n -gt 0 ]] || fail "fcgi-client load $uri completed nothing: $line"
+    [[ -n $done_n && $done_n -gt 0 ]] || fail "fcgi-load $uri completed nothing: $line"
     L_LINE[$uri]=$line
     L_US[$uri]=$(_us_per_req $((c1 - c0)) "$done_n")
 }
@@ -142,7 +144,7 @@ load_run /hello
 # Report
 
 rev=$(git -C "$top_srcdir" rev-parse --short HEAD 2>/dev/null || echo unknown)
-printf '\nevfcgi bench: pending (FastCGI-native, no nginx: tests/tools/fcgi-client -> evfcgid)\n'
+printf '\nevfcgi bench: pending (FastCGI-native, no nginx: bench/fcgi-load -> evfcgid)\n'
 printf '  date %s, commit %s, %s cores, %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$rev" "$(nproc)" "$(uname -sr)"
 printf '  evfcgid -w %s on %s (serving pid %s); %s connections\n' "$WORKERS" "$addr" "$wpid" "$CONNS"
 printf '  open files: ulimit -n %s (hard %s); the daemon: %s\n\n' "$(ulimit -Sn)" "$(ulimit -Hn)" \
@@ -180,7 +182,7 @@ fmt='%-10s %8s %10s %9s %9s %9s %7s %12s  %s\n'
             "$(field max_ms "$l")" "$(field errors "$l")" "${L_US[$u]}" "$note"
     done
 } | sed 's/ *$//'
-printf '(fcgi-client load -c %s -n %s -d %s; CPU: utime+stime of evfcgid, master and worker, per completed request)\n' \
+printf '(fcgi-load -c %s -n %s -d %s; CPU: utime+stime of evfcgid, master and worker, per completed request)\n' \
     "$CONNS" "$LOAD_PENDING" "$LOAD_SECONDS"
 
 if grep -E ' (error|crit|alert|emerg):' "$EVFCGID_LOG" >/dev/null; then

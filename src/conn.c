@@ -10,9 +10,14 @@
  * so a web server that stops reading pins a bounded amount of memory and
  * never blocks anyone else.
  *
- * Protocol errors (bad records, unknown request ids, streams out of order)
- * close this connection only, with one log line.  End of file aborts every
- * request still open on it: that is how nginx says its client went away.
+ * Protocol errors (bad records, ids never begun, streams out of order)
+ * close this connection only, with one log line.  Records for an id that
+ * ended (answered, aborted or refused at BEGIN) are dropped, as FastCGI
+ * 3.3 asks: they may cross the END_REQUEST on the wire.  Ended ids are
+ * kept in a bitmap (ids below 64 in a word of the connection, the others
+ * in 65536 bits allocated on first use) until a BEGIN_REQUEST reuses them.
+ * End of file aborts every request still open on it: that is how nginx
+ * says its client went away.
  */
 #include "config.h"
 
@@ -42,7 +47,8 @@
     ((type *)((char *)(p) - offsetof(type, member)))
 
 #define SMALL_IDS 8
-#define REJECTED_IDS 8
+#define LOW_IDS 64
+#define ID_WORDS (65536 / 64)
 #define READ_BUF (64 * 1024)
 
 struct evf_conn {
@@ -59,8 +65,8 @@ struct evf_conn {
     evf_req *small[SMALL_IDS];  /* request ids 1..8: nginx and Apache use 1 */
     evf_req ***pages;           /* other ids: pages[id >> 8][id & 255] */
     unsigned nreqs;
-    uint16_t rejected[REJECTED_IDS];    /* ids answered at BEGIN */
-    unsigned nrejected;
+    uint64_t ended_low;         /* ids below LOW_IDS that ended */
+    uint64_t *ended_high;       /* ID_WORDS words, for the other ids */
     evf_req *drain_waiters;
     evf_conn_t *prev, *next;
 };
@@ -163,28 +169,48 @@ any_req(evf_conn_t *c)
     return NULL;
 }
 
-static bool
-was_rejected(evf_conn_t *c, uint16_t id, bool forget)
+/*
+ * Remember that id ended: its records still on the wire are dropped.  When
+ * the bitmap for high ids cannot be allocated they are not, and a late
+ * record for that id closes the connection as an unknown id would.
+ */
+static void
+mark_ended(evf_conn_t *c, uint16_t id)
 {
-    for (unsigned i = 0; i < c->nrejected; i++)
-        if (c->rejected[i] == id) {
-            if (forget)
-                c->rejected[i] = c->rejected[--c->nrejected];
-            return true;
-        }
-    return false;
+    if (id < LOW_IDS) {
+        c->ended_low |= (uint64_t)1 << id;
+        return;
+    }
+    if (!c->ended_high &&
+        !(c->ended_high = evf_calloc(ID_WORDS, sizeof(uint64_t))))
+        return;
+    c->ended_high[id / 64] |= (uint64_t)1 << (id % 64);
 }
 
+/* A BEGIN_REQUEST makes id active again. */
+static void
+unmark_ended(evf_conn_t *c, uint16_t id)
+{
+    if (id < LOW_IDS)
+        c->ended_low &= ~((uint64_t)1 << id);
+    else if (c->ended_high)
+        c->ended_high[id / 64] &= ~((uint64_t)1 << (id % 64));
+}
+
+static bool
+has_ended(const evf_conn_t *c, uint16_t id)
+{
+    if (id < LOW_IDS)
+        return c->ended_low >> id & 1;
+    return c->ended_high && c->ended_high[id / 64] >> (id % 64) & 1;
+}
+
+/* Refuse a BEGIN_REQUEST; the records already sent for id are dropped. */
 static void
 reject(evf_conn_t *c, uint16_t id, uint8_t protocol_status)
 {
     evf_fcgi_write_end_request(&c->out, id, 0, protocol_status);
-    /* Records already sent for this id are dropped, not errors. */
-    if (c->nrejected == REJECTED_IDS)
-        memmove(c->rejected, c->rejected + 1,
-                (REJECTED_IDS - 1) * sizeof(c->rejected[0])),
-            c->nrejected--;
-    c->rejected[c->nrejected++] = id;
+    mark_ended(c, id);
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -315,6 +341,7 @@ h_finished(void *o, evf_req *r, bool answered)
     }
     if (c->gone)
         return;
+    mark_ended(c, id);      /* nothing is read once the peer is gone */
     if (answered)
         evf_fcgi_write_end_request(&c->out, id, 0, FCGI_REQUEST_COMPLETE);
     if (!evf__req_keep_conn(r)) {
@@ -422,7 +449,7 @@ on_event(evf_conn_t *c, const evf_fcgi_event_t *ev)
                            ev->request_id);
             return false;
         }
-        was_rejected(c, ev->request_id, true);
+        unmark_ended(c, ev->request_id);
         if (ev->role != FCGI_RESPONDER) {
             reject(c, ev->request_id, FCGI_UNKNOWN_ROLE);
             return true;
@@ -441,7 +468,7 @@ on_event(evf_conn_t *c, const evf_fcgi_event_t *ev)
         c->nreqs++;
         return true;
     case EVF_FCGI_EV_ABORT:
-        /* An unknown id may be a request that just finished: no error. */
+        /* An unknown id may be a request that just ended: no error. */
         r = lookup(c, ev->request_id);
         if (r)
             evf__req_abort(r, true);
@@ -473,8 +500,8 @@ on_event(evf_conn_t *c, const evf_fcgi_event_t *ev)
     }
     r = lookup(c, ev->request_id);
     if (!r) {
-        if (was_rejected(c, ev->request_id, false))
-            return true;
+        if (has_ended(c, ev->request_id))
+            return true;    /* sent before the web server saw our end */
         protocol_error(c, "record for an unknown request id", ev->type,
                        ev->request_id);
         return false;
@@ -621,6 +648,7 @@ destroy(evf_conn_t *c)
             evf_free(c->pages[p]);
         evf_free(c->pages);
     }
+    evf_free(c->ended_high);
     evf_buf_free(&c->out);
     evf_buf_free(&c->mgmt);
     evf_free(c);

@@ -58,10 +58,9 @@ spawn_bg evfcgid embedded "$tmp/embedded.log" \
     "$SPAWN_FCGI" -a 127.0.0.1 -p "$port" -n -- "$EMBEDDED"
 emb_pid=$LAST_PID
 wait_listening "$emb_pid" "127.0.0.1:$port" || fail "embedded daemon did not start"
+# It listens once spawn-fcgi has bound the socket: wait until it answers.
+whoami() { out=$(client request "127.0.0.1:$port" GET /whoami 2>/dev/null); }
 out=
-for i in $(seq 1 50); do
-    out=$(client request "127.0.0.1:$port" GET /whoami 2>/dev/null) && break
-    sleep 0.1
-done
+poll_until 5 whoami || true
 check_match "embedded program serves its own app under spawn-fcgi" \
     '\{"app":"embedded","started":1\}$' "$out"

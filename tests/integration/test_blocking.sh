@@ -28,6 +28,16 @@ curl_config() {
     done >"$f"
 }
 
+# pool_saturated ADDR: the daemon's status page (--status-path /status)
+# shows jobs waiting for a pool thread.
+pool_saturated() {
+    "$FCGI_CLIENT" -t 5 request "$1" GET /status 2>/dev/null |
+        grep -qE '"queued":[1-9]'
+}
+
+# has_established PORT: a TCP connection to local PORT is established.
+has_established() { (($(established_on "$1") > 0)); }
+
 # ---------------------------------------------------------------------------
 # (a) -T 4 --queue 4: 4 jobs run, 4 wait; 30 requests at once. Those that
 # find the queue full get 503 {"detail":"Service Unavailable"} with
@@ -91,15 +101,17 @@ check_loop_free_while_pool_busy() {
     spawn_bg other "curl: 200 concurrent GET /blocking" "$tmp/load.out" \
         curl_ --no-progress-meter --parallel --parallel-immediate --parallel-max 200 -K "$cfg" -w '%{http_code}\n'
     load_pid=$LAST_PID
-    sleep 0.5
+    poll_until 10 pool_saturated "127.0.0.1:$EVFCGID_PORT" ||
+        fail "pool saturated: no /blocking job queued within 10 s"
     times=$(curl_ -K "$hcfg" -w '%{http_code} %{time_total}\n') || true
     check_true "pool saturated: the /blocking load was still running when the 50 /hello finished" is_alive "$load_pid"
     codes=$(awk '{ print $1 }' <<<"$times" | sort | uniq -c | sed 's/^ *//')
     check_eq "pool saturated: 50 sequential GET /hello all 200" "50 200" "$codes"
     max=$(awk '{ t = $2 * 1000; if (t > m) m = t } END { printf "%.1f", m }' <<<"$times")
     log "pool saturated: slowest of 50 GET /hello took $max ms"
-    check_true "pool saturated: each GET /hello answered fast (slowest $max ms; want < 100)" \
-        awk -v m="$max" 'BEGIN { exit !(m < 100) }'
+    # Waiting for the pool instead, one would take 100 ms or more per job.
+    check_true "pool saturated: each GET /hello answered fast (slowest $max ms; want < 300)" \
+        awk -v m="$max" 'BEGIN { exit !(m < 300) }'
     wait_pid "$load_pid"
     codes=$(grep -E '^[0-9]{3}$' "$tmp/load.out" | sort | uniq -c | sed 's/^ *//')
     check_eq "pool saturated: 800 GET /blocking at concurrency 200 all 200 (queue 1024: no 503)" "800 200" "$codes"
@@ -119,13 +131,15 @@ check_stall_detector() {
     done
     fetch "$base/to-thread"
     check_eq "GET /to-thread: body" '{"slept_ms":100,"where":"to_thread"}' "$(body)"
-    sleep 0.2
+    # One worker serves them all on one loop: once it answers another
+    # request, a warning about an earlier one would have been written.
+    fetch "$base/hello"
     warns=$(grep -E ' warn: ' "$EVFCGID_LOG" || true)
     check_eq "stall detector: no warning for /items/1, /blocking, /to-thread, /hello, /gather, /sleep (nor for 800 /blocking before)" "" "$warns"
 
     fetch "$base/blocking-wrong"
     check_eq "GET /blocking-wrong: served" '200 {"slept_ms":100,"where":"loop"}' "$HTTP_STATUS $(body)"
-    sleep 0.2
+    fetch "$base/hello"
     warns=$(grep -E ' warn: ' "$EVFCGID_LOG" || true)
     check_match "stall detector: warning names GET /blocking-wrong" \
         '^[^ ]+ evfcgid\[[0-9]+\] warn: GET /blocking-wrong blocked the event loop for [0-9]+ ms' "$warns"
@@ -137,7 +151,6 @@ check_stall_detector() {
     fetch "$base/blocking-wrong"
     check_eq "GET /blocking-wrong again: served" 200 "$HTTP_STATUS"
     fetch "$base/hello"
-    sleep 0.2
     check_eq "stall detector: still one warning line after a second stall within the minute" \
         1 "$(grep -c ' warn: ' "$EVFCGID_LOG")"
 }
@@ -168,13 +181,14 @@ curl_config "$tmp/giveup.curl" "http://127.0.0.1:$NGINX_PORT/blocking" 6
 codes=$(curl_ --no-progress-meter --max-time 0.05 --parallel --parallel-immediate --parallel-max 6 \
     -K "$tmp/giveup.curl" -w '%{http_code}\n' 2>/dev/null | sort | uniq -c | sed 's/^ *//') || true
 check_eq "-T 1: 6 clients gave up on GET /blocking after 50 ms" "6 000" "$codes"
-sleep 0.05   # nginx has closed its upstream connections
+poll_until 5 not has_established "$EVFCGID_PORT" ||
+    fail "-T 1: nginx did not close its upstream connections within 5 s"
 t0=$(now_us)
 fetch "http://127.0.0.1:$NGINX_PORT/blocking"
 ms=$((($(now_us) - t0) / 1000))
 check_eq "-T 1: GET /blocking after the clients gave up" '200 {"slept_ms":100,"where":"pool"}' "$HTTP_STATUS $(body)"
-check_true "-T 1: the abandoned jobs that had not started did not run (took $ms ms; want < 300, 600+ if they ran)" \
-    test "$ms" -lt 300
+check_true "-T 1: the abandoned jobs that had not started did not run (took $ms ms; want < 500, 600+ if they ran)" \
+    test "$ms" -lt 500
 stop_pid "$NGINX_PID"
 stop_pid "$EVFCGID_PID" TERM
 
@@ -186,7 +200,7 @@ check_eq "-T 2 --queue 0: GET /blocking on an idle pool is served" '200 {"slept_
 stop_pid "$NGINX_PID"
 stop_pid "$EVFCGID_PID" TERM
 
-start_evfcgid_tcp -a "$DEMO_APP"
+start_evfcgid_tcp -a "$DEMO_APP" --status-path /status
 daemon=$EVFCGID_PID
 start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$EVFCGID_PORT"
 base=http://127.0.0.1:$NGINX_PORT

@@ -74,7 +74,7 @@ check_true "... after the deadline (${ms} ms), not the upstream's 3 s" \
 start_app "$up/sleep?ms=2500"
 before=$(grep -c '"GET /sleep?ms=2500 HTTP/1.1" 499' "$up_log" || true)
 client abort "$app" /external-data 300 >/dev/null 2>&1 || true
-sleep 0.5
+poll_until 5 count_at_least $((before + 1)) "$up_log" '"GET /sleep\?ms=2500 HTTP/1.1" 499' || true
 after=$(grep -c '"GET /sleep?ms=2500 HTTP/1.1" 499' "$up_log" || true)
 check_eq "aborting the request closes the upstream connection (499)" \
     $((before + 1)) "$after"

@@ -115,12 +115,14 @@ check_sleep() {
 
 # SIGQUIT while a request is in flight: the daemon stops accepting, lets
 # the request finish (its 1 s sleep), answers it, and exits with status 0.
+# ADDR is the daemon's, whose status page says when the request is in.
 check_graceful_stop() {
-    local base=$1 daemon=$2 curl_pid code
+    local base=$1 daemon=$2 addr=$3 curl_pid code
     spawn_bg other "curl /sleep during graceful stop" "$tmp/graceful.out" \
         curl_ -o "$tmp/graceful.body" -w '%{http_code}' "$base/sleep?ms=1000"
     curl_pid=$LAST_PID
-    sleep 0.3   # let the request reach the app
+    poll_until 10 in_flight "$addr" "GET /sleep" ||
+        fail "graceful stop: GET /sleep?ms=1000 never reached the app"
     stop_pid "$daemon" QUIT
     check_eq "graceful stop: evfcgid exit status after SIGQUIT" 0 "$STOP_STATUS"
     wait_pid "$curl_pid"
@@ -161,7 +163,7 @@ check_keepalive() {
 # that request cleanly - and in particular not touch it when the app's timer
 # fires later.
 check_client_abort() {
-    local base=$1 out rc=0
+    local base=$1 addr=$2 out rc=0
     out=$(curl_ --max-time 0.3 -o /dev/null -w '%{http_code}' "$base/sleep?ms=3000" 2>/dev/null) || rc=$?
     if ((rc == 28)); then
         pass "client gave up on GET /sleep?ms=3000 after 0.3 s (curl timeout)"
@@ -169,16 +171,17 @@ check_client_abort() {
         not_ok "client abort on GET /sleep?ms=3000" "expected curl timeout (exit 28)" "got exit $rc, status '$out'"
     fi
     check_hello "$base" "after client abort: "
-    # Let the aborted request's 3 s sleep run out, then make sure the
-    # daemon is still fine.
-    sleep 3
-    check_hello "$base" "after the aborted request's timer: "
+    # The aborted request leaves (cancelled, or at the latest when its 3 s
+    # sleep would end), and the daemon is still fine afterwards.
+    check_true "the aborted GET /sleep?ms=3000 is no longer in flight" \
+        poll_until 10 not in_flight "$addr" "GET /sleep"
+    check_hello "$base" "after the aborted request left: "
 }
 
 # ---------------------------------------------------------------------------
 # 1. TCP upstream: everything.
 
-start_evfcgid_tcp -a "$DEMO_APP"
+start_evfcgid_tcp -a "$DEMO_APP" --status-path /status
 tcp_daemon=$EVFCGID_PID
 tcp_port=$EVFCGID_PORT
 start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$tcp_port"
@@ -204,13 +207,13 @@ step check_method_not_allowed "$base"
 step check_items "$base"
 step check_sleep "$base"
 step check_keepalive "$base" "$tcp_port"
-step check_client_abort "$base"
+step check_client_abort "$base" "127.0.0.1:$tcp_port"
 
 # ---------------------------------------------------------------------------
 # 2. Unix socket upstream.
 
 sock=$(sock_path evf.sock)
-start_evfcgid -l "unix:$sock" -a "$DEMO_APP"
+start_evfcgid -l "unix:$sock" -a "$DEMO_APP" --status-path /status
 unix_daemon=$EVFCGID_PID
 start_nginx "$NGINX_CONF_TEMPLATE" "unix:$sock"
 base=http://127.0.0.1:$NGINX_PORT
@@ -220,7 +223,7 @@ daemon=$unix_daemon
 step check_hello "$base" "unix: "
 step check_echo "$base" "unix: "
 
-check_graceful_stop "$base" "$unix_daemon"
+check_graceful_stop "$base" "$unix_daemon" "unix:$sock"
 stop_pid "$NGINX_PID"
 
 # ---------------------------------------------------------------------------

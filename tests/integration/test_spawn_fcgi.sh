@@ -23,13 +23,20 @@ need_daemon
 # The socket listens as soon as spawn-fcgi has bound it, before evfcgid runs,
 # so "listening" alone does not mean the daemon is up. Also wait until the
 # process image is neither spawn-fcgi nor a shell (the libtool wrapper), and
-# give the daemon a moment to fail on a bad fd 0 or app.
+# until the daemon answers on the socket (it fails early on a bad fd 0 or
+# app instead).
 is_daemon_image() {
     local exe
     exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
     case $(basename "$exe") in
     spawn-fcgi | bash | sh | dash) return 1 ;;
     esac
+}
+
+# answers ADDR: the daemon at ADDR serves GET /hello.
+answers() {
+    is_alive "$EVFCGID_PID" || return 1
+    "$FCGI_CLIENT" -t 2 request "$1" GET /hello -r 2>/dev/null | grep -q '^status=200 '
 }
 
 start_spawned_evfcgid() {
@@ -48,13 +55,10 @@ start_spawned_evfcgid() {
             continue
         fi
         ((rc == 0)) || break
-        for ((i = 0; i < START_TIMEOUT * 20; i++)); do
-            is_daemon_image "$EVFCGID_PID" && break
-            is_alive "$EVFCGID_PID" || break
-            sleep 0.05
-        done
-        sleep 0.2
-        is_alive "$EVFCGID_PID" && return 0
+        # Listening, spawn-fcgi has exec'd into the daemon, and it answers.
+        poll_until "$START_TIMEOUT" is_daemon_image "$EVFCGID_PID" &&
+            poll_until "$START_TIMEOUT" answers "127.0.0.1:$EVFCGID_PORT" &&
+            is_alive "$EVFCGID_PID" && return 0
         break
     done
     dump_log "$EVFCGID_LOG"

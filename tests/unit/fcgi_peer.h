@@ -1,13 +1,16 @@
 /*
  * fcgi_peer.h: the web-server side of a FastCGI connection, for the unit
- * tests (test_request, test_deps), over a socketpair on a real libev loop.
+ * tests (test_request, test_deps, test_conn, ...), over a socketpair on a
+ * real libev loop.  Records are encoded by tests/common/fcgi_wire.h.
  *
  * open_conn() hands one end of a socketpair to evf_conn_new(); the test
  * plays the web server on the other, writing records by hand (send_get,
  * send_req, send_abort) and decoding what comes back, STDOUT bytes and
  * END_REQUEST per request id (cl.rsp[id], status_of, body_is, complete).
  * Server and client share the loop: run_until() runs it until a predicate
- * holds.  finish_conn() closes the client end and checks nothing is left.
+ * holds (there is no run for a while: wait for what must happen, with a
+ * bound that fails the test; run_pending() runs what is ready now).
+ * finish_conn() closes the client end and checks nothing is left.
  * A suite calls peer_init() first in its init and peer_free() last in its
  * cleanup.  All is static, in the test program; the CUnit assertions of
  * these helpers count in its asserts.
@@ -19,6 +22,7 @@
 #include <ev.h>
 #include <fastcgi.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,6 +34,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "fcgi_wire.h"
 #include "coro.h"
 #include "loop.h"
 #include "stats.h"
@@ -53,13 +58,14 @@ static struct {
     struct ev_loop *loop;
     pthread_t thread;       /* the loop's */
     int fd;                 /* client end; -1 when closed */
+    int sfd;                /* the server's end (owned by the connection) */
     ev_io rio, wio;
     ev_timer cap;           /* bounds each run of the loop */
     bool capped;
     uint8_t *in;            /* bytes read, not yet decoded */
     size_t in_len, in_cap;
-    uint8_t *out;           /* records not yet sent */
-    size_t out_off, out_len, out_cap;
+    struct fw_buf out;      /* records not yet sent */
+    size_t out_off;         /* how many of them are */
     bool eof;
     size_t received;        /* bytes read in all */
     unsigned unexpected;    /* records we did not expect */
@@ -153,6 +159,21 @@ record(uint8_t type, uint16_t id, const uint8_t *p, size_t len)
         r->pstatus = len == 8 ? p[4] : -1;
         r->t_end = mono();
         return;
+    case FCGI_GET_VALUES_RESULT:
+    case FCGI_UNKNOWN_TYPE:
+        if (id != FCGI_NULL_REQUEST_ID) {
+            cl.unexpected++;
+            return;
+        }
+        /* Management answers: kept as rsp[0], the type in pstatus. */
+        r = rsp_get(0);
+        r->out = reserve(r->out, &r->cap, r->len + len + 1);
+        memcpy(r->out + r->len, p, len);
+        r->len += len;
+        r->out[r->len] = '\0';
+        r->ends++;
+        r->pstatus = type;
+        return;
     default:
         cl.unexpected++;
         return;
@@ -166,15 +187,15 @@ decode(void)
     size_t off = 0;
 
     while (cl.in_len - off >= FCGI_HEADER_LEN) {
-        const uint8_t *h = cl.in + off;
-        size_t clen = (size_t)h[4] << 8 | h[5];
-        size_t total = FCGI_HEADER_LEN + clen + h[6];
+        struct fw_rec h;
+        fw_hdr_get(cl.in + off, &h);
+        size_t total = FCGI_HEADER_LEN + h.clen + h.plen;
         if (cl.in_len - off < total)
             break;
-        if (h[0] != FCGI_VERSION_1)
+        if (h.ver != FCGI_VERSION_1)
             cl.unexpected++;
-        record(h[1], (uint16_t)(h[2] << 8 | h[3]), h + FCGI_HEADER_LEN,
-               clen);
+        record((uint8_t)h.type, (uint16_t)h.id, cl.in + off + FCGI_HEADER_LEN,
+               h.clen);
         off += total;
     }
     memmove(cl.in, cl.in + off, cl.in_len - off);
@@ -207,9 +228,9 @@ client_read(struct ev_loop *loop, ev_io *w, int revents)
 static inline void
 client_flush(void)
 {
-    while (cl.out_off < cl.out_len) {
-        ssize_t n = send(cl.fd, cl.out + cl.out_off, cl.out_len - cl.out_off,
-                         MSG_NOSIGNAL);
+    while (cl.out_off < cl.out.len) {
+        ssize_t n = send(cl.fd, cl.out.p + cl.out_off,
+                         cl.out.len - cl.out_off, MSG_NOSIGNAL);
         if (n > 0) {
             cl.out_off += (size_t)n;
             continue;
@@ -224,7 +245,7 @@ client_flush(void)
         CU_FAIL("the client could not write");
         break;
     }
-    cl.out_off = cl.out_len = 0;
+    cl.out_off = cl.out.len = 0;
     ev_io_stop(cl.loop, &cl.wio);
 }
 
@@ -239,60 +260,39 @@ client_write(struct ev_loop *loop, ev_io *w, int revents)
 static inline void
 put_record(uint8_t type, uint16_t id, const void *data, size_t len)
 {
-    size_t pad = (8 - len % 8) % 8;
-    uint8_t h[FCGI_HEADER_LEN] = {
-        FCGI_VERSION_1, type, (uint8_t)(id >> 8), (uint8_t)id,
-        (uint8_t)(len >> 8), (uint8_t)len, (uint8_t)pad, 0
-    };
-    CU_ASSERT_FATAL(len <= 0xffff);
-    cl.out = reserve(cl.out, &cl.out_cap,
-                     cl.out_len + sizeof(h) + len + pad);
-    memcpy(cl.out + cl.out_len, h, sizeof(h));
-    cl.out_len += sizeof(h);
-    if (len)
-        memcpy(cl.out + cl.out_len, data, len);
-    cl.out_len += len;
-    memset(cl.out + cl.out_len, 0, pad);
-    cl.out_len += pad;
+    CU_ASSERT_FATAL(len <= FCGI_MAX_LENGTH);
+    fw_rec_add(&cl.out, type, id, data, len, fw_pad8(len));
 }
 
-static inline size_t
-put_len(uint8_t *p, size_t n)
-{
-    if (n < 128) {
-        p[0] = (uint8_t)n;
-        return 1;
-    }
-    p[0] = (uint8_t)(0x80 | n >> 24);
-    p[1] = (uint8_t)(n >> 16);
-    p[2] = (uint8_t)(n >> 8);
-    p[3] = (uint8_t)n;
-    return 4;
-}
-
-/* Append the pair name=value at p; returns its size. */
+/* Write the pair name=value at p; returns its size. */
 static inline size_t
 put_pair(uint8_t *p, const char *name, const char *value)
 {
     size_t nl = strlen(name), vl = strlen(value);
     if (cl.short_pairs)
         CU_ASSERT_FATAL(nl < 128 && vl < 128);
-    size_t o = put_len(p, nl);
-    o += put_len(p + o, vl);
-    memcpy(p + o, name, nl);
-    memcpy(p + o + nl, value, vl);
-    return o + nl + vl;
+    uint8_t *q = fw_nv_putlen(fw_nv_putlen(p, nl), vl);
+    memcpy(q, name, nl);
+    memcpy(q + nl, value, vl);
+    return (size_t)(q - p) + nl + vl;
+}
+
+/* Queue BEGIN_REQUEST for a responder with flags. */
+static inline void
+put_begin(uint16_t id, uint8_t flags)
+{
+    uint8_t begin[8] = { 0, FCGI_RESPONDER, flags, 0, 0, 0, 0, 0 };
+    put_record(FCGI_BEGIN_REQUEST, id, begin, sizeof(begin));
 }
 
 /*
- * Send a whole request: BEGIN_REQUEST (responder, flags), PARAMS, the end
- * of PARAMS, the body if any, the end of STDIN.
+ * Queue the PARAMS of a request (method, URI, query string, and the
+ * content type and length when given) and the end of the stream.
  */
 static inline void
-send_req(uint16_t id, uint8_t flags, const char *method, const char *uri,
-         const char *ctype, const char *body)
+put_params(uint16_t id, const char *method, const char *uri,
+           const char *ctype, const char *body)
 {
-    uint8_t begin[8] = { 0, FCGI_RESPONDER, flags, 0, 0, 0, 0, 0 };
     uint8_t params[2048];
     size_t n = 0;
     const char *q = strchr(uri, '?');
@@ -300,7 +300,6 @@ send_req(uint16_t id, uint8_t flags, const char *method, const char *uri,
 
     if (!cl.short_pairs)
         CU_ASSERT_FATAL(strlen(uri) < 1024);
-    put_record(FCGI_BEGIN_REQUEST, id, begin, sizeof(begin));
     n += put_pair(params + n, "REQUEST_METHOD", method);
     n += put_pair(params + n, "REQUEST_URI", uri);
     n += put_pair(params + n, "QUERY_STRING", q ? q + 1 : "");
@@ -312,6 +311,18 @@ send_req(uint16_t id, uint8_t flags, const char *method, const char *uri,
     }
     put_record(FCGI_PARAMS, id, params, n);
     put_record(FCGI_PARAMS, id, NULL, 0);
+}
+
+/*
+ * Send a whole request: BEGIN_REQUEST (responder, flags), PARAMS, the end
+ * of PARAMS, the body if any, the end of STDIN.
+ */
+static inline void
+send_req(uint16_t id, uint8_t flags, const char *method, const char *uri,
+         const char *ctype, const char *body)
+{
+    put_begin(id, flags);
+    put_params(id, method, uri, ctype, body);
     if (body && *body)
         put_record(FCGI_STDIN, id, body, strlen(body));
     put_record(FCGI_STDIN, id, NULL, 0);
@@ -418,10 +429,34 @@ run_until(bool (*done)(const void *), const void *arg, double secs)
     return done && done(arg);
 }
 
+/*
+ * Run what is ready now (timers due, I/O readable), without waiting: for
+ * checking that nothing more happens once the condition awaited held.
+ */
 static inline void
-run_for(double secs)
+run_pending(void)
 {
-    run_until(NULL, NULL, secs);
+    for (int i = 0; i < 16; i++)
+        ev_run(cl.loop, EVRUN_NOWAIT);
+}
+
+/* arg: an unsigned counter; true once it is not 0. */
+static inline bool
+nonzero(const void *arg)
+{
+    return *(const volatile unsigned *)arg != 0;
+}
+
+/*
+ * The server's end of the socket can take no more (the client stopped
+ * reading it and the socket buffers are full): a writer waits now.
+ */
+static inline bool
+server_full(const void *arg)
+{
+    struct pollfd p = { .fd = cl.sfd, .events = POLLOUT };
+    (void)arg;
+    return cl.fd >= 0 && poll(&p, 1, 0) == 0;
 }
 
 /* arg: a 0-terminated array of request ids that must have ended. */
@@ -477,7 +512,7 @@ client_reset(void)
 {
     for (size_t i = 0; i < sizeof(cl.rsp) / sizeof(cl.rsp[0]); i++)
         rsp_clear((uint16_t)i);
-    cl.in_len = cl.out_off = cl.out_len = 0;
+    cl.in_len = cl.out_off = cl.out.len = 0;
     cl.eof = false;
     cl.received = 0;
     cl.unexpected = 0;
@@ -531,6 +566,7 @@ open_conn(void)
     nonblock(sv[1]);
     CU_ASSERT_FATAL(evf_conn_new(sv[1]) != NULL);
     cl.fd = sv[0];
+    cl.sfd = sv[1];
     ev_io_init(&cl.rio, client_read, cl.fd, EV_READ);
     ev_io_init(&cl.wio, client_write, cl.fd, EV_WRITE);
     ev_io_start(cl.loop, &cl.rio);
@@ -558,7 +594,7 @@ peer_free(void)
 {
     client_reset();
     free(cl.in);
-    free(cl.out);
+    free(cl.out.p);
     evf__loop_set(NULL);
     ev_loop_destroy(cl.loop);
 }

@@ -88,6 +88,8 @@ static struct {
     bool blk_on_pool;
     atomic_uint blk_runs;
     atomic_uint blk_td_runs;
+    atomic_bool blk_started;    /* BLKSLOW is running on its pool thread */
+    atomic_bool blk_release;    /* the test lets it return */
 } g;
 
 /* The fake DB pool of fastapi#3205: DB_CONNS connections, waits if none. */
@@ -138,6 +140,13 @@ static bool
 td_reached(const void *arg)
 {
     return g.td_runs >= *(const unsigned *)arg;
+}
+
+/* arg: a string the trail must equal (a run_until predicate). */
+static bool
+trail_now(const void *arg)
+{
+    return strcmp(g.trail, arg) == 0;
 }
 
 /* Append an event to the trail (loop thread only). */
@@ -321,11 +330,11 @@ static const evf_dep dep_xm = {
     .name = "XM", .resolve = r_xm, .deps = EVF_DEPS(&dep_m),
 };
 
-/* Concurrency: S1 and S2 sleep 0.1 s each; SH is shared by two branches. */
+/* Concurrency: S1 and S2 sleep 0.3 s each; SH is shared by two branches. */
 static void *
 r_s1(evf_req *r)
 {
-    evf_sleep(r, 0.1);
+    evf_sleep(r, 0.3);
     note("S1");
     return (void *)"s1";
 }
@@ -333,7 +342,7 @@ r_s1(evf_req *r)
 static void *
 r_s2(evf_req *r)
 {
-    evf_sleep(r, 0.1);
+    evf_sleep(r, 0.3);
     note("S2");
     return (void *)"s2";
 }
@@ -342,7 +351,7 @@ static void *
 r_sh(evf_req *r)
 {
     g.sh_runs++;
-    evf_sleep(r, 0.1);
+    evf_sleep(r, 0.3);
     int *v = evf_alloc(r, sizeof(*v));
     *v = 42;
     return v;
@@ -508,7 +517,10 @@ r_blk_slow(evf_req *r)
     void *mem = malloc(64);
     if (evf_teardown(r, blk_td, mem) < 0)
         free(mem);
-    usleep(150 * 1000);
+    atomic_store(&g.blk_started, true);
+    /* Busy until the test says so (at most 5 s). */
+    for (int i = 0; i < 5000 && !atomic_load(&g.blk_release); i++)
+        usleep(1000);
     atomic_fetch_add(&g.blk_runs, 1);
     return mem;
 }
@@ -574,7 +586,7 @@ static void *
 r_app(evf_req *r)
 {
     g.app_runs++;
-    evf_sleep(r, 0.1);
+    evf_sleep(r, 0.3);
     note("APP");
     return (void *)"app";
 }
@@ -878,9 +890,9 @@ test_concurrency(void)
     double took = cl.rsp[1] ? cl.rsp[1]->t_end - t0 : 9;
     CU_ASSERT_EQUAL(status_of(1), 200);
     CU_ASSERT_TRUE(trail_is("S1,S2,h"));
-    CU_ASSERT(took >= 0.09 && took < 0.17);
-    if (took < 0.09 || took >= 0.17)
-        fprintf(stderr, "\n    two 0.1 s dependencies took %.3f s\n", took);
+    CU_ASSERT(took >= 0.29 && took < 0.5);     /* one after another: 0.6 */
+    if (took < 0.29 || took >= 0.5)
+        fprintf(stderr, "\n    two 0.3 s dependencies took %.3f s\n", took);
 
     t0 = mono();
     send_get(2, "/shared");
@@ -890,7 +902,7 @@ test_concurrency(void)
     CU_ASSERT_TRUE(body_is(2, "[42,42]"));
     CU_ASSERT_EQUAL(g.sh_runs, 1);
     CU_ASSERT(g.br[0] && g.br[0] == g.br[1]);
-    CU_ASSERT(took >= 0.09 && took < 0.17);
+    CU_ASSERT(took >= 0.29 && took < 0.5);
     finish_conn();
 }
 
@@ -927,7 +939,7 @@ test_teardown(void)
     g.td_runs = g.td_saw_end = 0;
     g.id = 3;
     send_get(3, "/td-sleep");
-    run_for(0.05);
+    CU_ASSERT_TRUE(run_until(trail_now, "T1,T2,h", 2.0));
     CU_ASSERT_TRUE(trail_is("T1,T2,h"));
     send_abort(3);
     CU_ASSERT_TRUE(ended(3, 1.0));
@@ -947,7 +959,7 @@ test_teardown_on_close(void)
     open_conn();
     uint64_t aborted = evf_stats.aborted;
     send_get(1, "/td-sleep");
-    run_for(0.05);
+    CU_ASSERT_TRUE(run_until(trail_now, "T1,T2,h", 2.0));
     CU_ASSERT_TRUE(trail_is("T1,T2,h"));
     CU_ASSERT_EQUAL(g.td_runs, 0);
     disconnect();
@@ -960,11 +972,11 @@ test_teardown_on_close(void)
     /* T1 resolved, SLOW still sleeping: T1's teardown runs all the same. */
     open_conn();
     send_get(1, "/td-slowdep");
-    run_for(0.05);
+    CU_ASSERT_TRUE(run_until(trail_now, "T1,SLOW", 2.0));
     CU_ASSERT_TRUE(trail_is("T1,SLOW"));
     disconnect();
     CU_ASSERT_TRUE(run_until(td_reached, &one, 1.0));
-    run_for(0.02);
+    run_pending();
     CU_ASSERT_TRUE(trail_is("T1,SLOW,td1"));
     CU_ASSERT_EQUAL(g.h_runs, 0);
     finish_conn();
@@ -1098,7 +1110,7 @@ test_app_deps(void)
     CU_ASSERT_EQUAL(g.app_runs, 1);
     CU_ASSERT_TRUE(trail_is("APP,h"));
 
-    /* With a route dependency too: both 0.1 s sleeps overlap. */
+    /* With a route dependency too: both 0.3 s sleeps overlap. */
     g.trail[0] = '\0';
     double t0 = mono();
     send_get(2, "/wide/b");
@@ -1108,7 +1120,7 @@ test_app_deps(void)
     CU_ASSERT_EQUAL(g.app_runs, 2);
     CU_ASSERT(strcmp(g.trail, "APP,S1,h") == 0 ||
               strcmp(g.trail, "S1,APP,h") == 0);
-    CU_ASSERT(took < 0.17);
+    CU_ASSERT(took < 0.5);     /* one after another: 0.6 */
 
     /* Another app's route does not get it. */
     send_get(3, "/order");
@@ -1174,11 +1186,12 @@ test_background(void)
     g.td_runs = 0;
     g.bg_done = false;
     send_get(2, "/bg-abort");
-    run_for(0.03);
+    CU_ASSERT_TRUE(run_until(trail_now, "T1,h", 2.0));
     send_abort(2);
     CU_ASSERT_TRUE(ended(2, 1.0));
+    /* Teardowns run after background tasks: bg would be in the trail. */
     CU_ASSERT_TRUE(run_until(td_reached, &one, 1.0));
-    run_for(0.1);
+    run_pending();
     CU_ASSERT_FALSE(g.bg_done);
     CU_ASSERT_TRUE(trail_is("T1,h,td1"));
     CU_ASSERT_EQUAL(evf_stats.in_flight, 0);
@@ -1189,11 +1202,19 @@ test_background(void)
     send_get(3, "/bg-raise");
     CU_ASSERT_TRUE(ended(3, 1.0));
     CU_ASSERT_EQUAL(status_of(3), 403);
-    run_for(0.1);
+    CU_ASSERT_TRUE(run_until(td_reached, &one, 1.0));
+    run_pending();
     CU_ASSERT_FALSE(g.bg_done);
     CU_ASSERT_TRUE(trail_is("T1,h,td1"));
     CU_ASSERT_EQUAL(evf_stats.in_flight, 0);
     finish_conn();
+}
+
+static bool
+blk_started(const void *arg)
+{
+    (void)arg;
+    return atomic_load(&g.blk_started);
 }
 
 /* A blocking dependency resolves on a pool thread. */
@@ -1214,15 +1235,26 @@ test_blocking_dep(void)
     /* Cancelled while its pool thread still runs: its teardown (made on
      * the pool thread) runs once the thread is done with it. */
     send_get(2, "/blk-slow");
-    run_for(0.03);
+    CU_ASSERT_TRUE(run_until(blk_started, NULL, 2.0));
     disconnect();
     CU_ASSERT_TRUE(run_until(no_conn, NULL, 1.0));
     CU_ASSERT_EQUAL(atomic_load(&g.blk_td_runs), 0);
+    atomic_store(&g.blk_release, true);
     CU_ASSERT_TRUE(run_until(none_in_flight, NULL, 2.0));
     CU_ASSERT_EQUAL(atomic_load(&g.blk_runs), 2);
     CU_ASSERT_EQUAL(atomic_load(&g.blk_td_runs), 1);
     CU_ASSERT_EQUAL(g.h_runs, 1);
     finish_conn();
+}
+
+static bool
+db_all_released(const void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&db.lock);
+    bool all = db.released == DB_CLIENTS;
+    pthread_mutex_unlock(&db.lock);
+    return all;
 }
 
 /*
@@ -1257,7 +1289,7 @@ test_pool_deadlock(void)
             ok++;
     CU_ASSERT_EQUAL(ok, DB_CLIENTS);
     CU_ASSERT(took < 3.0);
-    run_for(0.01);
+    CU_ASSERT_TRUE(run_until(db_all_released, NULL, 2.0));
     pthread_mutex_lock(&db.lock);
     CU_ASSERT_EQUAL(db.timeouts, 0);
     CU_ASSERT_EQUAL(db.acquired, DB_CLIENTS);

@@ -30,6 +30,13 @@
 #include "settings.h"
 #include "unit.h"
 
+/* A name-value length's encoding at p; returns its size. */
+static size_t
+put_len(uint8_t *p, size_t n)
+{
+    return (size_t)(fw_nv_putlen(p, n) - p);
+}
+
 static char long_value[301], long_name[201];
 
 /* The params the handler reports, in its order. */

@@ -98,12 +98,12 @@ static void
 sub(evf_req *r, void *arg)
 {
     int *done = arg;
-    if (evf_sleep(r, 0.1) == 0)
+    if (evf_sleep(r, 0.3) == 0)
         *done = 1;
     g.gathered++;
 }
 
-/* /gather: three sub-tasks sleeping 0.1 s each, at once. */
+/* /gather: three sub-tasks sleeping 0.3 s each, at once. */
 static void
 h_gather(evf_req *r)
 {
@@ -344,11 +344,10 @@ test_sleep_order(void)
     CU_ASSERT(cl.rsp[2] && cl.rsp[1] &&
               cl.rsp[2]->t_end < cl.rsp[1]->t_end);
     CU_ASSERT(wall >= 0.19);
-    CU_ASSERT(wall < 0.4);
     finish_conn();
 }
 
-/* evf_gather: three 0.1 s sub-tasks take 0.1 s, not 0.3 s. */
+/* evf_gather: three 0.3 s sub-tasks take 0.3 s, well under 0.9 s. */
 static void
 test_gather(void)
 {
@@ -361,8 +360,8 @@ test_gather(void)
     CU_ASSERT_EQUAL(status_of(1), 200);
     CU_ASSERT_TRUE(body_is(1, "[0,1,1,1]"));
     CU_ASSERT_EQUAL(g.gathered, 3);
-    CU_ASSERT(wall >= 0.09);
-    CU_ASSERT(wall < 0.25);
+    CU_ASSERT(wall >= 0.29);
+    CU_ASSERT(wall < 0.6);
     finish_conn();
 }
 
@@ -377,8 +376,8 @@ test_deadline(void)
     double wall = mono() - t0;
     CU_ASSERT(complete(1));
     CU_ASSERT_EQUAL(g.sleep_rc, EVF_ETIMEDOUT);
-    CU_ASSERT(g.sleep_took >= 0.04 && g.sleep_took < 0.3);
-    CU_ASSERT(wall < 0.5);
+    CU_ASSERT(g.sleep_took >= 0.04 && g.sleep_took < 0.9);
+    CU_ASSERT(wall < 0.9);     /* well before the 1 s sleep's end */
     CU_ASSERT_EQUAL(status_of(1), 504);
     CU_ASSERT_TRUE(body_is(1, "{\"detail\":\"Gateway Timeout\"}"));
     CU_ASSERT_EQUAL(g.after_called, 0);
@@ -390,7 +389,7 @@ test_deadline(void)
     CU_ASSERT_TRUE(ended(2, 2.0));
     CU_ASSERT(complete(2));
     CU_ASSERT_EQUAL(g.sleep_rc, EVF_ETIMEDOUT);
-    CU_ASSERT(g.sleep_took >= 0.04 && g.sleep_took < 0.3);
+    CU_ASSERT(g.sleep_took >= 0.04 && g.sleep_took < 0.9);
     CU_ASSERT_EQUAL(g.sleep_rc2, 0);    /* 0 removed the deadline */
     CU_ASSERT_EQUAL(status_of(2), 504);
     CU_ASSERT_TRUE(body_is(2, "{\"detail\":\"Gateway Timeout\"}"));
@@ -404,7 +403,7 @@ test_deadline(void)
     CU_ASSERT_EQUAL(status_of(3), 504);
     CU_ASSERT_EQUAL(g.sub_rc[0], EVF_ETIMEDOUT);    /* evf_sleep */
     CU_ASSERT_EQUAL(g.sub_rc[1], EVF_ETIMEDOUT);    /* evf_wait_fd */
-    CU_ASSERT(g.sleep_took >= 0.04 && g.sleep_took < 0.3);
+    CU_ASSERT(g.sleep_took >= 0.04 && g.sleep_took < 0.9);
     finish_conn();
 }
 
@@ -421,7 +420,7 @@ test_wait_fd(void)
     CU_ASSERT_EQUAL(status_of(1), 200);
     CU_ASSERT_EQUAL(g.poked, 1);
     CU_ASSERT_EQUAL(g.wait_rc, EVF_READ);
-    CU_ASSERT(g.wait_took >= 0.04 && g.wait_took < 0.5);
+    CU_ASSERT(g.wait_took >= 0.04 && g.wait_took < 0.9);   /* not 1 s */
     CU_ASSERT_EQUAL(g.defer_called, 1);
     CU_ASSERT_EQUAL(g.pipe_w, -1);
 
@@ -433,7 +432,7 @@ test_wait_fd(void)
     CU_ASSERT(complete(2));
     CU_ASSERT_EQUAL(status_of(2), 200);
     CU_ASSERT_EQUAL(g.wait_rc, EVF_ETIMEDOUT);
-    CU_ASSERT(g.wait_took >= 0.04 && g.wait_took < 0.5);
+    CU_ASSERT(g.wait_took >= 0.04);
     CU_ASSERT_EQUAL(g.defer_called, 2);
     finish_conn();
 }
@@ -447,13 +446,13 @@ test_cancel_close(void)
     open_conn();
     uint64_t aborted = evf_stats.aborted;
     send_get(1, "/cancel");
-    run_for(0.05);
+    CU_ASSERT_TRUE(run_until(nonzero, &g.before_called, 2.0));
     CU_ASSERT_EQUAL(g.before_called, 1);
     CU_ASSERT_EQUAL(evf_stats.in_flight, 1);
     size_t received = cl.received;
     disconnect();
     CU_ASSERT_TRUE(run_until(no_conn, NULL, 0.5));
-    run_for(0.05);  /* nothing else may happen afterwards */
+    run_pending();  /* nothing else may happen afterwards */
     CU_ASSERT_EQUAL(g.defer_called, 1);
     CU_ASSERT_EQUAL(g.after_called, 0);
     CU_ASSERT_EQUAL(evf_stats.aborted, aborted + 1);
@@ -475,7 +474,7 @@ test_cancel_abort(void)
     open_conn();
     uint64_t aborted = evf_stats.aborted;
     send_get(1, "/cancel");
-    run_for(0.05);
+    CU_ASSERT_TRUE(run_until(nonzero, &g.before_called, 2.0));
     CU_ASSERT_EQUAL(g.before_called, 1);
     send_abort(1);
     CU_ASSERT_TRUE(ended(1, 1.0));
@@ -500,7 +499,7 @@ test_cancel_abort(void)
     CU_ASSERT_TRUE(ended(1, 1.0));
     CU_ASSERT(complete(1));
     CU_ASSERT_TRUE(body_is(1, "1"));
-    run_for(0.02);
+    run_pending();
     CU_ASSERT_EQUAL(g.defer_called, 1);
     CU_ASSERT_EQUAL(g.after_called, 0);
     finish_conn();
@@ -612,7 +611,9 @@ test_stream_backpressure(void)
         chunk[i] = (char)('a' + i % 26);
     ev_io_stop(cl.loop, &cl.rio);       /* the reader stalls */
     send_get(1, "/stream");
-    run_for(0.2);
+    /* Once the socket is full the writer waits (the loop idles). */
+    CU_ASSERT_TRUE(run_until(server_full, NULL, 5.0));
+    run_pending();
     CU_ASSERT_FALSE(g.stream_done);
     CU_ASSERT(g.stream_writes > 0);
     CU_ASSERT((size_t)g.stream_writes * CHUNK < 2 * 1024 * 1024);
@@ -651,7 +652,8 @@ test_stream_drain_by_read(void)
     open_conn();
     ev_io_stop(cl.loop, &cl.rio);       /* the reader stalls */
     send_get(1, "/stream");
-    run_for(0.05);
+    CU_ASSERT_TRUE(run_until(server_full, NULL, 5.0));
+    run_pending();
     CU_ASSERT_FALSE(g.stream_done);
     unsigned stalled = g.stream_writes;
     /* Read all the socket holds, and ask for something else at once. */
@@ -690,9 +692,9 @@ test_multiplex(void)
         snprintf(uri, sizeof(uri), "/sleep?s=0.05&tag=%u", ids[i]);
         send_get(ids[i], uri);
     }
-    CU_ASSERT_TRUE(run_until(all_ended, ids, 3.0));
+    CU_ASSERT_TRUE(run_until(all_ended, ids, 8.0));
     double wall = mono() - t0;
-    CU_ASSERT(wall < 1.0);
+    CU_ASSERT(wall < 5.0);     /* at once: one after another takes 10 s */
     unsigned ok = 0;
     for (int i = 0; i < NMUX; i++) {
         char tag[16];
