@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 #
-# The library's exports: libevfcgi.so's dynamic symbol table defines
-# exactly the functions and variables include/evfcgi.h declares (the
-# internals of src/ stay inside), the list the build derives from the
-# header agrees with a plain reading of it, and the daemon, the demo app
-# and the test programs need nothing else from the library.
+# The public API: libevfcgi.so's dynamic symbol table defines exactly the
+# functions and variables include/evfcgi.h declares (the internals of src/
+# stay inside), the list the build derives from the header agrees with a
+# plain reading of it, and the daemon, the demo app and the test programs
+# need nothing else from the library.  The header's HTTP status constants
+# compile, have their RFC values, and are the ones evfcgi(3) lists.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -67,3 +68,49 @@ for f in "${users[@]}"; do
         grep . | tr '\n' ' ' || true)
     check_eq "$(basename "$f") needs only exported symbols" "" "$unmet"
 done
+
+# ---- HTTP status constants ----------------------------------------------
+: "${CC:=cc}"
+need "$CC"
+cat >"$tmp/status.c" <<'EOF'
+#include <evfcgi.h>
+
+_Static_assert(EVF_HTTP_CONTINUE == 100, "100");
+_Static_assert(EVF_HTTP_OK == 200, "200");
+_Static_assert(EVF_HTTP_CREATED == 201, "201");
+_Static_assert(EVF_HTTP_NO_CONTENT == 204, "204");
+_Static_assert(EVF_HTTP_TEMPORARY_REDIRECT == 307, "307");
+_Static_assert(EVF_HTTP_UNAUTHORIZED == 401, "401");
+_Static_assert(EVF_HTTP_NOT_FOUND == 404, "404");
+_Static_assert(EVF_HTTP_UNPROCESSABLE_ENTITY == 422, "422");
+_Static_assert(EVF_HTTP_UNPROCESSABLE_CONTENT == 422, "422");
+_Static_assert(EVF_HTTP_TOO_MANY_REQUESTS == 429, "429");
+_Static_assert(EVF_HTTP_INTERNAL_SERVER_ERROR == 500, "500");
+_Static_assert(EVF_HTTP_GATEWAY_TIMEOUT == 504, "504");
+_Static_assert(EVF_HTTP_NETWORK_AUTHENTICATION_REQUIRED == 511, "511");
+
+int status_of(evf_req *r);
+
+int
+status_of(evf_req *r)
+{
+    evf_http_status s = EVF_HTTP_NOT_FOUND;
+    return evf_raise(r, s, "Item not found");
+}
+EOF
+if "$CC" -std=c11 -Wall -Wextra -Werror -fsyntax-only -I"$top_srcdir/include" \
+        "$tmp/status.c" >"$tmp/status.log" 2>&1; then
+    pass "the status constants compile with their RFC values"
+else
+    dump_log "$tmp/status.log"
+    not_ok "the status constants compile with their RFC values" "see the log above"
+fi
+# NAME = code in the header, "NAME code" in evfcgi(3) (and "NAME (code)"
+# for the aliases).
+in_header=$(sed -nE 's/^[[:space:]]*EVF_HTTP_([A-Z0-9_]+)[[:space:]]*=[[:space:]]*([0-9]{3}).*/\1 \2/p' \
+    "$header" | LC_ALL=C sort)
+man3=$top_srcdir/man/evfcgi.3
+in_man=$(sed -n '/^\.Ss HTTP status codes/,/^\.S[hs] [^H]/p' "$man3" |
+    grep -oE '\<[A-Z][A-Z0-9_]+,? \(?[1-5][0-9]{2}\)?' | tr -d ',()' | LC_ALL=C sort)
+check_true "evfcgi(3) lists status constants" test -n "$in_man"
+check_eq "evfcgi(3) lists the header's status constants" "$in_header" "$in_man"
