@@ -356,6 +356,86 @@ void evf_log(evf_req *r, int level, const char *fmt, ...)
 #define EVF_LOG_INFO  6
 #define EVF_LOG_DEBUG 7
 
+/*
+ * HTTP status codes by name (FastAPI's status module, without its
+ * HTTP_nnn_ infix): evf_json(r, EVF_HTTP_CREATED, obj),
+ * evf_raise(r, EVF_HTTP_NOT_FOUND, "Item not found").  Any int is still
+ * accepted where a status is expected.  The names are RFC 9110's; the
+ * older names of 413, 414, 416 and 422 are kept as aliases.
+ */
+typedef enum evf_http_status {
+    EVF_HTTP_CONTINUE                            = 100,
+    EVF_HTTP_SWITCHING_PROTOCOLS                 = 101,
+    EVF_HTTP_PROCESSING                          = 102,
+    EVF_HTTP_EARLY_HINTS                         = 103,
+
+    EVF_HTTP_OK                                  = 200,
+    EVF_HTTP_CREATED                             = 201,
+    EVF_HTTP_ACCEPTED                            = 202,
+    EVF_HTTP_NON_AUTHORITATIVE_INFORMATION       = 203,
+    EVF_HTTP_NO_CONTENT                          = 204,
+    EVF_HTTP_RESET_CONTENT                       = 205,
+    EVF_HTTP_PARTIAL_CONTENT                     = 206,
+    EVF_HTTP_MULTI_STATUS                        = 207,
+    EVF_HTTP_ALREADY_REPORTED                    = 208,
+    EVF_HTTP_IM_USED                             = 226,
+
+    EVF_HTTP_MULTIPLE_CHOICES                    = 300,
+    EVF_HTTP_MOVED_PERMANENTLY                   = 301,
+    EVF_HTTP_FOUND                               = 302,
+    EVF_HTTP_SEE_OTHER                           = 303,
+    EVF_HTTP_NOT_MODIFIED                        = 304,
+    EVF_HTTP_USE_PROXY                           = 305,
+    EVF_HTTP_TEMPORARY_REDIRECT                  = 307,
+    EVF_HTTP_PERMANENT_REDIRECT                  = 308,
+
+    EVF_HTTP_BAD_REQUEST                         = 400,
+    EVF_HTTP_UNAUTHORIZED                        = 401,
+    EVF_HTTP_PAYMENT_REQUIRED                    = 402,
+    EVF_HTTP_FORBIDDEN                           = 403,
+    EVF_HTTP_NOT_FOUND                           = 404,
+    EVF_HTTP_METHOD_NOT_ALLOWED                  = 405,
+    EVF_HTTP_NOT_ACCEPTABLE                      = 406,
+    EVF_HTTP_PROXY_AUTHENTICATION_REQUIRED       = 407,
+    EVF_HTTP_REQUEST_TIMEOUT                     = 408,
+    EVF_HTTP_CONFLICT                            = 409,
+    EVF_HTTP_GONE                                = 410,
+    EVF_HTTP_LENGTH_REQUIRED                     = 411,
+    EVF_HTTP_PRECONDITION_FAILED                 = 412,
+    EVF_HTTP_CONTENT_TOO_LARGE                   = 413,
+    EVF_HTTP_REQUEST_ENTITY_TOO_LARGE            = 413,   /* RFC 7231's name */
+    EVF_HTTP_URI_TOO_LONG                        = 414,
+    EVF_HTTP_REQUEST_URI_TOO_LONG                = 414,   /* RFC 7231's name */
+    EVF_HTTP_UNSUPPORTED_MEDIA_TYPE              = 415,
+    EVF_HTTP_RANGE_NOT_SATISFIABLE               = 416,
+    EVF_HTTP_REQUESTED_RANGE_NOT_SATISFIABLE     = 416,   /* RFC 7231's name */
+    EVF_HTTP_EXPECTATION_FAILED                  = 417,
+    EVF_HTTP_IM_A_TEAPOT                         = 418,
+    EVF_HTTP_MISDIRECTED_REQUEST                 = 421,
+    EVF_HTTP_UNPROCESSABLE_CONTENT               = 422,
+    EVF_HTTP_UNPROCESSABLE_ENTITY                = 422,   /* RFC 7231's name */
+    EVF_HTTP_LOCKED                              = 423,
+    EVF_HTTP_FAILED_DEPENDENCY                   = 424,
+    EVF_HTTP_TOO_EARLY                           = 425,
+    EVF_HTTP_UPGRADE_REQUIRED                    = 426,
+    EVF_HTTP_PRECONDITION_REQUIRED               = 428,
+    EVF_HTTP_TOO_MANY_REQUESTS                   = 429,
+    EVF_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE     = 431,
+    EVF_HTTP_UNAVAILABLE_FOR_LEGAL_REASONS       = 451,
+
+    EVF_HTTP_INTERNAL_SERVER_ERROR               = 500,
+    EVF_HTTP_NOT_IMPLEMENTED                     = 501,
+    EVF_HTTP_BAD_GATEWAY                         = 502,
+    EVF_HTTP_SERVICE_UNAVAILABLE                 = 503,
+    EVF_HTTP_GATEWAY_TIMEOUT                     = 504,
+    EVF_HTTP_VERSION_NOT_SUPPORTED               = 505,
+    EVF_HTTP_VARIANT_ALSO_NEGOTIATES             = 506,
+    EVF_HTTP_INSUFFICIENT_STORAGE                = 507,
+    EVF_HTTP_LOOP_DETECTED                       = 508,
+    EVF_HTTP_NOT_EXTENDED                        = 510,
+    EVF_HTTP_NETWORK_AUTHENTICATION_REQUIRED     = 511
+} evf_http_status;
+
 #ifdef __cplusplus
 }
 #endif

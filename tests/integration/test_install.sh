@@ -5,7 +5,8 @@
 # app, configuration and man pages where they belong; the installed daemon,
 # run on the installed library, accepts the installed configuration; an app
 # built out of tree with `pkg-config evfcgi` loads and serves requests; and
-# `make uninstall DESTDIR=...` leaves no file behind.
+# `make uninstall DESTDIR=...` leaves no file behind.  Real installations
+# (no DESTDIR) are test_install_prefix.sh's.
 #
 # Everything is written under $tmp (the source tree is read-only under
 # `make distcheck`); the build tree is only read, and relinked by libtool
@@ -40,11 +41,16 @@ done
 log "prefix $prefix, sysconfdir $sysconfdir, pkglibdir $pkglibdir"
 
 dest=$tmp/dest
-if ! mk install DESTDIR="$dest" >"$tmp/install.log" 2>&1; then
+# ldconfig is for real installations only: a staged one (DESTDIR) must
+# not touch the system's cache (LDCONFIG records any call).
+printf '#!/bin/sh\necho "$*" >>"%s"\n' "$tmp/ldconfig.calls" >"$tmp/ldconfig"
+chmod +x "$tmp/ldconfig"
+if ! mk install DESTDIR="$dest" LDCONFIG="$tmp/ldconfig" >"$tmp/install.log" 2>&1; then
     dump_log "$tmp/install.log" 80
     fail "make install DESTDIR=$dest failed"
 fi
 pass "make install DESTDIR=... succeeds"
+check_true "make install DESTDIR=... does not run ldconfig" test ! -e "$tmp/ldconfig.calls"
 
 # ---- layout -----------------------------------------------------------------
 check_true "sbin: evfcgid is installed and executable" test -x "$dest$sbindir/evfcgid"
@@ -72,7 +78,9 @@ esac
 
 # ---- the installed daemon ---------------------------------------------------
 # It must run on the installed library, not on one of the build tree or of
-# an earlier installation.
+# an earlier installation.  Staged under DESTDIR, it is not where its run
+# path (or ldconfig) points, hence LD_LIBRARY_PATH here; a real
+# installation runs without it (test_install_prefix.sh).
 export LD_LIBRARY_PATH=$dest$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 installed=$dest$sbindir/evfcgid
 out=$("$installed" -V 2>&1) || true
@@ -108,7 +116,7 @@ installed(evf_req *r)
     json_object_object_add(o, "installed", json_object_new_boolean(1));
     json_object_object_add(o, "id",
                            json_object_new_int64(evf_path_int(r, "id")));
-    evf_json(r, 200, o);
+    evf_json(r, EVF_HTTP_OK, o);
 }
 
 static const evf_route routes[] = {
