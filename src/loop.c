@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <ev.h>
+#include <time.h>
 
 #include "loop.h"
 
@@ -19,4 +20,12 @@ void
 evf__loop_set(struct ev_loop *loop)
 {
     current = loop;
+}
+
+double
+evf__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

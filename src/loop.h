@@ -12,4 +12,10 @@ struct ev_loop;
 struct ev_loop *evf__loop(void);
 void evf__loop_set(struct ev_loop *loop);
 
+/*
+ * The one clock: monotonic seconds, read now (the loop's ev_now() is the
+ * time the current iteration started, stale after user code held it).
+ */
+double evf__now(void);
+
 #endif

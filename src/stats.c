@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "mem.h"
 #include "stats.h"
 
@@ -148,13 +149,6 @@ static ev_check wake;
 static ev_prepare sleep_w;
 static double woke_at;
 
-double
-evf__now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 wake_cb(struct ev_loop *loop, ev_check *w, int revents)

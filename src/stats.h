@@ -71,9 +71,6 @@ unsigned evf_stats_nslots(void);
 char *evf_stats_render(bool json, const char *const *route_names,
                        unsigned nroutes, double started, unsigned workers);
 
-/* Monotonic seconds. */
-double evf__now(void);
-
 /*
  * Loop lag: how long one loop iteration kept the loop busy (what a newly
  * ready event waits at worst).  Start measuring on loop.

@@ -32,7 +32,6 @@
 #include "evfcgi.h"
 #include "loop.h"
 #include "pool.h"
-#include "stats.h"
 #include "task.h"
 
 #define container_of(p, type, member) \
