@@ -204,25 +204,44 @@ evf_json(evf_req *r, int status, json_object *obj)
     return rc;
 }
 
+/*
+ * Format into small (1 KiB) or, when longer, into r's arena.  Returns the
+ * text (its length in *len), or NULL: a bad format (*len 0) or out of
+ * memory (*len the length that did not fit).
+ */
+static const char *
+vformat(evf_req *r, char *small, size_t cap, size_t *len, const char *fmt,
+        va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(small, cap, fmt, ap);
+    *len = n < 0 ? 0 : (size_t)n;
+    if (n < 0 || (size_t)n < cap) {
+        va_end(again);
+        return n < 0 ? NULL : small;
+    }
+    char *big = evf_alloc(r, (size_t)n + 1);
+    if (big)
+        vsnprintf(big, (size_t)n + 1, fmt, again);
+    va_end(again);
+    return big;
+}
+
 int
 evf_json_printf(evf_req *r, int status, const char *fmt, ...)
 {
     char small[1024];
+    size_t len;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    const char *s = vformat(r, small, sizeof(small), &len, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return EVF_EINVAL;
-    if ((size_t)n < sizeof(small))
-        return answer_json_str(r, status, small, (size_t)n);
-    char *big = evf_alloc(r, (size_t)n + 1);
-    if (!big)
-        return evf__req_answer_error(r, 503, "Service Unavailable", NULL);
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return answer_json_str(r, status, big, (size_t)n);
+    if (!s)
+        return len ? evf__req_answer_error(r, 503, "Service Unavailable",
+                                           NULL)
+                   : EVF_EINVAL;
+    return answer_json_str(r, status, s, len);
 }
 
 /* Escape s as a JSON string into dst (cap bytes); false if it won't fit. */
@@ -379,21 +398,12 @@ int
 evf_stream_printf(evf_req *r, const char *fmt, ...)
 {
     char small[1024];
+    size_t len;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    const char *s = vformat(r, small, sizeof(small), &len, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return EVF_EINVAL;
-    if ((size_t)n < sizeof(small))
-        return evf_stream_write(r, small, (size_t)n);
-    char *big = evf_alloc(r, (size_t)n + 1);
-    if (!big)
-        return EVF_EINVAL;
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return evf_stream_write(r, big, (size_t)n);
+    return s ? evf_stream_write(r, s, len) : EVF_EINVAL;
 }
 
 int

@@ -393,10 +393,5 @@ static CU_TestInfo tests[] = {
 int
 main(void)
 {
-    CU_SuiteInfo suites[] = {
-        { .pName = "app", .pInitFunc = init, .pCleanupFunc = cleanup,
-          .pTests = tests },
-        CU_SUITE_INFO_NULL,
-    };
-    return unit_run(suites);
+    return unit_main("app", init, cleanup, tests);
 }

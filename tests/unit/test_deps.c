@@ -1043,24 +1043,17 @@ test_raise_in_blocking_dep(void)
     finish_conn();
 }
 
-/* Captured stderr of evf_app_register(cyc_app). */
+static int
+register_cyc(const void *a)
+{
+    return evf_app_register(a, "cyc.so");
+}
+
+/* Captured stderr of evf_app_register(a). */
 static int
 register_quietly(const evf_app *a, char *log, size_t len)
 {
-    FILE *tmp = tmpfile();
-    int saved = dup(STDERR_FILENO);
-    CU_ASSERT_FATAL(tmp != NULL && saved >= 0);
-    fflush(stderr);
-    dup2(fileno(tmp), STDERR_FILENO);
-    int rc = evf_app_register(a, "cyc.so");
-    fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    rewind(tmp);
-    size_t n = fread(log, 1, len - 1, tmp);
-    log[n] = '\0';
-    fclose(tmp);
-    return rc;
+    return unit_stderr_of(register_cyc, a, log, len);
 }
 
 /* A cycle is refused at load, by name; the router is left as it was. */
@@ -1355,10 +1348,5 @@ static CU_TestInfo tests[] = {
 int
 main(void)
 {
-    CU_SuiteInfo suites[] = {
-        { .pName = "deps", .pInitFunc = init, .pCleanupFunc = cleanup,
-          .pTests = tests },
-        CU_SUITE_INFO_NULL,
-    };
-    return unit_run(suites);
+    return unit_main("deps", init, cleanup, tests);
 }

@@ -527,25 +527,20 @@ static const evf_app failing_app = {
     .startup = failing_startup,
 };
 
+static int
+start_apps(const void *unused)
+{
+    (void)unused;
+    return evf_apps_startup();
+}
+
 /* A startup hook that fails says why, in its own words (last test). */
 static void
 test_startup_reason(void)
 {
     char log[2048];
     CU_ASSERT_EQUAL_FATAL(evf_app_register(&failing_app, "failing.so"), 0);
-    FILE *tmp = tmpfile();
-    int saved = dup(STDERR_FILENO);
-    CU_ASSERT_FATAL(tmp != NULL && saved >= 0);
-    fflush(stderr);
-    dup2(fileno(tmp), STDERR_FILENO);
-    int rc = evf_apps_startup();
-    fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    rewind(tmp);
-    size_t n = fread(log, 1, sizeof(log) - 1, tmp);
-    log[n] = '\0';
-    fclose(tmp);
+    int rc = unit_stderr_of(start_apps, NULL, log, sizeof(log));
     CU_ASSERT_EQUAL(rc, -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(log, "cannot reach the cache at "
                                        "127.0.0.1:1"));
@@ -608,10 +603,5 @@ static CU_TestInfo tests[] = {
 int
 main(void)
 {
-    CU_SuiteInfo suites[] = {
-        { .pName = "exchange", .pInitFunc = init, .pCleanupFunc = cleanup,
-          .pTests = tests },
-        CU_SUITE_INFO_NULL,
-    };
-    return unit_run(suites);
+    return unit_main("exchange", init, cleanup, tests);
 }

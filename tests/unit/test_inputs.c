@@ -422,10 +422,5 @@ static CU_TestInfo tests[] = {
 int
 main(void)
 {
-    CU_SuiteInfo suites[] = {
-        { .pName = "inputs", .pInitFunc = init, .pCleanupFunc = cleanup,
-          .pTests = tests },
-        CU_SUITE_INFO_NULL,
-    };
-    return unit_run(suites);
+    return unit_main("inputs", init, cleanup, tests);
 }

@@ -328,10 +328,5 @@ static CU_TestInfo tests[] = {
 int
 main(void)
 {
-    CU_SuiteInfo suites[] = {
-        { .pName = "intake", .pInitFunc = init, .pCleanupFunc = cleanup,
-          .pTests = tests },
-        CU_SUITE_INFO_NULL,
-    };
-    return unit_run(suites);
+    return unit_main("intake", init, cleanup, tests);
 }

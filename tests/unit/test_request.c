@@ -773,10 +773,5 @@ static CU_TestInfo tests[] = {
 int
 main(void)
 {
-    CU_SuiteInfo suites[] = {
-        { .pName = "request", .pInitFunc = init, .pCleanupFunc = cleanup,
-          .pTests = tests },
-        CU_SUITE_INFO_NULL,
-    };
-    return unit_run(suites);
+    return unit_main("request", init, cleanup, tests);
 }

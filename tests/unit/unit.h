@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
@@ -97,6 +98,43 @@ unit_mem_eq(const void *got, size_t glen, const void *want, size_t wlen)
     else
         fprintf(stderr, "one is a prefix of the other\n");
     return false;
+}
+
+/*
+ * Run fn(arg) with stderr going to a temporary file, and give back what it
+ * wrote in out (NUL-terminated, cut at len - 1 bytes).  Returns fn's value.
+ */
+static inline int
+unit_stderr_of(int (*fn)(const void *), const void *arg, char *out,
+               size_t len)
+{
+    FILE *tmp = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    CU_ASSERT_FATAL(tmp != NULL && saved >= 0);
+    fflush(stderr);
+    dup2(fileno(tmp), STDERR_FILENO);
+    int rc = fn(arg);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    size_t n = fread(out, 1, len - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+    return rc;
+}
+
+/* The usual main(): one suite, named after its module. */
+static inline int
+unit_main(const char *name, CU_InitializeFunc init, CU_CleanupFunc cleanup,
+          CU_TestInfo *tests)
+{
+    CU_SuiteInfo suites[] = {
+        { .pName = (char *)name, .pInitFunc = init, .pCleanupFunc = cleanup,
+          .pTests = tests },
+        CU_SUITE_INFO_NULL,
+    };
+    return unit_run(suites);
 }
 
 #endif
