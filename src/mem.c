@@ -86,8 +86,12 @@ evf_arena_init(evf_arena_t *a, void *first, size_t size)
 void *
 evf_arena_alloc(evf_arena_t *a, size_t size)
 {
-    /* Rounding up would wrap to a small size: no such block exists. */
-    if (size > SIZE_MAX - (ALIGN - 1))
+    /*
+     * No object may be larger than PTRDIFF_MAX (pointer differences must
+     * fit), and rounding such a size up could wrap to a small one: refuse
+     * it before it reaches the allocator.
+     */
+    if (size > (size_t)PTRDIFF_MAX - sizeof(evf_arena_block_t) - ALIGN)
         return NULL;
     size = (size + ALIGN - 1) & ~(ALIGN - 1);
     if (size == 0)
