@@ -147,7 +147,10 @@ drop(evf_task_t *t)
 void
 evf__tasks_cancel(evf_tasks_t *g)
 {
-    atomic_store(&g->cancelled, true);
+    /*
+     * Not the cancelled flag: a finished request's background tasks still
+     * run jobs on the pool.  Abandoning the group sets it.
+     */
     while (g->list)
         drop(g->list);
 }

@@ -247,6 +247,31 @@ on_finished(const evf_access_entry_t *e, void *ud)
     snprintf(fin.route, sizeof(fin.route), "%s", e->route ? e->route : "");
 }
 
+static volatile int bg_job_ran;
+static int bg_rc = 1;
+
+static void
+bg_job(void *arg)
+{
+    (void)arg;
+    bg_job_ran = 1;
+}
+
+static void
+bg_task(evf_req *r, void *arg)
+{
+    (void)arg;
+    bg_rc = evf_to_thread(r, bg_job, NULL);
+}
+
+/* /background: answers, then a background task runs a pool job. */
+static void
+h_background(evf_req *r)
+{
+    evf_background(r, bg_task, NULL);
+    evf_text(r, 200, "queued");
+}
+
 static const evf_query q_opt[] = {
     EVF_Q("q", EVF_INT, .def = "0"),
     { .name = NULL },
@@ -267,6 +292,7 @@ static const evf_route routes[] = {
     EVF_GET("/pool-misuse", h_pool_misuse),
     EVF_GET("/small/{x}", h_small, .query = q_opt),
     EVF_GET("/busy", h_busy),
+    EVF_GET("/background", h_background),
     EVF_END
 };
 
@@ -495,6 +521,22 @@ test_builtin_pages(void)
     finish_conn();
 }
 
+/* A background task's pool job runs after the answer (not skipped). */
+static void
+test_background_to_thread(void)
+{
+    bg_job_ran = 0;
+    bg_rc = 1;
+    open_conn();
+    send_get(1, "/background");
+    CU_ASSERT_TRUE(ended(1, 5.0));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_TRUE(run_until(nothing_in_flight, NULL, 5.0));
+    CU_ASSERT_EQUAL(bg_rc, 0);
+    CU_ASSERT_EQUAL(bg_job_ran, 1);
+    finish_conn();
+}
+
 /* The finished hook's duration is real time, not the loop's cached one. */
 static void
 test_finished_hook_duration(void)
@@ -596,6 +638,7 @@ static CU_TestInfo tests[] = {
     { "evf_log without a request", test_log_without_request },
     { "built-in ping and status pages", test_builtin_pages },
     { "finished hooks: real duration", test_finished_hook_duration },
+    { "background tasks may use the pool", test_background_to_thread },
     { "a failed startup logs the app's reason", test_startup_reason },
     CU_TEST_INFO_NULL,
 };
