@@ -356,6 +356,73 @@ void evf_log(evf_req *r, int level, const char *fmt, ...)
 #define EVF_LOG_INFO  6
 #define EVF_LOG_DEBUG 7
 
+/*
+ * ---- Futures: awaiting any callback API (asyncio.Future) ----------------
+ *
+ * A future is a one-shot result that a callback resolves and a handler
+ * awaits.  Create it for the request, hand evf_future_resolve and the
+ * future (as the callback's user pointer) to the library, then await it:
+ *
+ *     static void on_done(void *ud, int status, char *data)
+ *     {
+ *         evf_future_resolve(ud, status < 0 ? EVF_EINVAL : 0, data);
+ *     }
+ *     ...
+ *     evf_future *f = evf_future_new(r, free);
+ *     lib_start(evf_loop(), on_done, f);
+ *     void *data;
+ *     if (evf_future_await(r, f, &data) < 0) ...
+ *
+ * The await suspends only this request and is bounded by its deadline (504
+ * by default; EVF_ETIMEDOUT with evf_deadline_returns, and the future may
+ * be awaited again).  If the request is cancelled or expires meanwhile,
+ * the handler is never resumed.
+ *
+ * Ownership.  The future belongs to both sides: the request's reference
+ * goes when the request ends, the resolver's when it resolves.  So the
+ * resolver may resolve at any time, even after the request ended (the
+ * value is then freed at once and nothing else happens), but must resolve
+ * exactly once: a library that will never call back (its operation was
+ * cancelled) must be made to call evf_future_resolve(f, EVF_ECANCELED,
+ * NULL), or the future's few bytes are never freed.  The value belongs to
+ * the future: free_value(value) runs when the future goes (at the end of
+ * the request, or at once when resolved after it); NULL: never freed.
+ *
+ * Threads.  evf_future_new and evf_future_await: the loop thread, inside
+ * an async handler (not a blocking one).  evf_future_resolve: any thread;
+ * off the loop it is posted to the loop (ev_async) and takes effect there.
+ */
+typedef struct evf_future evf_future;
+
+/* A new future of r; NULL when out of memory or called off the loop. */
+evf_future *evf_future_new(evf_req *r, void (*free_value)(void *value));
+/*
+ * Resolve f with result (0 or a negative EVF_E* code, passed through to
+ * the awaiter) and value.  Any thread, exactly once.
+ */
+void evf_future_resolve(evf_future *f, int result, void *value);
+/*
+ * Await f: returns the result it was resolved with and sets *value (may be
+ * NULL) to its value, borrowed from the future; EVF_ETIMEDOUT (opted in)
+ * or EVF_EINVAL (not r's future, or awaited by another task).
+ */
+int evf_future_await(evf_req *r, evf_future *f, void **value);
+/* True once f was resolved on the loop (loop thread). */
+bool evf_future_done(const evf_future *f);
+
+/*
+ * The worker's libev loop, for libraries with a libev adapter (hiredis,
+ * libcurl, c-ares ...).  Rules: use it only from the loop thread (handlers,
+ * dependencies, teardowns, the app's startup and shutdown hooks, watcher
+ * callbacks), never from a blocking handler or another thread; do not run
+ * or break it (evfcgid does); watchers started on it must be stopped by
+ * the app's shutdown hook; a watcher callback must not block.  Each worker
+ * process has its own loop, made after the fork: create clients on it in
+ * startup or on first use, never in the master.
+ */
+struct ev_loop;
+struct ev_loop *evf_loop(void);
+
 #ifdef __cplusplus
 }
 #endif
