@@ -4,7 +4,8 @@
  *
  * Covered: a future resolved on the loop wakes its handler; futures
  * resolved from another thread are posted to the loop, many at once (the
- * ev_async sends coalesce, the queue is drained); a future resolved after
+ * ev_async sends coalesce, the queue is drained), also by a job on the
+ * thread pool; a future resolved after
  * its request was aborted, from the loop or from a thread, frees its value
  * once and touches nothing of the request; a future never resolved meets
  * the deadline (504, the handler not resumed) and is freed when resolved
@@ -142,6 +143,26 @@ h_thread(evf_req *r)
     evf_json_printf(r, 200, "{\"sum\":%ld,\"errors\":%d}", sum, errors);
 }
 
+/* /pool: a job on the thread pool resolves the future. */
+static void
+pool_job(void *arg)
+{
+    evf_future_resolve(arg, 0, dup_or_die("from-pool"));
+}
+
+static void
+h_pool(evf_req *r)
+{
+    evf_future *f = evf_future_new(r, free_counted);
+    void *v = NULL;
+    if (!f || evf_to_thread(r, pool_job, f) < 0) {
+        evf_raise(r, 500, NULL);
+        return;
+    }
+    g.rc = evf_future_await(r, f, &v);
+    evf_text(r, 200, v ? v : "(null)");
+}
+
 /* /cancel, /expire, /returns: a future nobody resolves in time. */
 static void
 h_wait(evf_req *r)
@@ -219,6 +240,7 @@ h_misuse(evf_req *r)
 static const evf_route routes[] = {
     EVF_GET("/loop", h_loop),
     EVF_GET("/thread", h_thread),
+    EVF_GET("/pool", h_pool),
     EVF_GET("/cancel", h_wait),
     EVF_GET("/cancel-job", h_cancel_job),
     EVF_GET("/expire", h_wait, .deadline = 0.05),
@@ -300,6 +322,19 @@ test_resolve_from_thread(void)
     CU_ASSERT_TRUE(body_is(1, "{\"sum\":2016,\"errors\":1}"));
     CU_ASSERT_TRUE(run_until(no_future, NULL, 5.0));
     CU_ASSERT_EQUAL(g.frees, NTHREADED);
+    finish_conn();
+}
+
+static void
+test_resolve_from_pool(void)
+{
+    open_conn();
+    send_get(1, "/pool");
+    CU_ASSERT_TRUE(ended(1, 10.0));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_TRUE(body_is(1, "from-pool"));
+    CU_ASSERT_TRUE(run_until(no_future, NULL, 5.0));
+    CU_ASSERT_EQUAL(g.frees, 1);
     finish_conn();
 }
 
@@ -461,6 +496,7 @@ static CU_TestInfo tests[] = {
     { "resolved on the loop", test_resolve_on_loop },
     { "resolved from another thread, many at once",
       test_resolve_from_thread },
+    { "resolved by a pool job", test_resolve_from_pool },
     { "aborted, then resolved on the loop", test_cancel_then_resolve_on_loop },
     { "aborted, then resolved from a thread",
       test_cancel_then_resolve_from_thread },
