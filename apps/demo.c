@@ -365,7 +365,7 @@ redis_startup(evf_app_ctx *app)
 }
 
 static void
-shutdown(evf_app_ctx *app)
+demo_shutdown(evf_app_ctx *app)
 {
     (void)app;
     evf_redis_close();
@@ -466,4 +466,4 @@ static const evf_route routes[] = {
     EVF_END
 };
 
-EVF_APP("demo", routes, .startup = startup, .shutdown = shutdown);
+EVF_APP("demo", routes, .startup = startup, .shutdown = demo_shutdown);
