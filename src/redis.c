@@ -81,7 +81,7 @@ typedef struct client {
 
 static _Thread_local client_t *cli;
 
-/* ---- the URL --------------------------------------------------------------- */
+/* ---- the URL ------------------------------------------------------------- */
 
 /* redis://HOST[:PORT][/DB][?timeout=S] or unix:PATH[?timeout=S]. */
 static int

@@ -292,7 +292,7 @@ nothing_in_flight(const void *arg)
     return evf_stats.in_flight == 0;
 }
 
-/* ---- resolving ------------------------------------------------------------ */
+/* ---- resolving ----------------------------------------------------------- */
 
 static void
 test_resolve_on_loop(void)
@@ -338,7 +338,7 @@ test_resolve_from_pool(void)
     finish_conn();
 }
 
-/* ---- after the request ended ---------------------------------------------- */
+/* ---- after the request ended --------------------------------------------- */
 
 static void *
 resolve_late(void *arg)
@@ -408,7 +408,7 @@ test_cancel_job_out_then_resolve(void)
     finish_conn();
 }
 
-/* ---- deadline --------------------------------------------------------------- */
+/* ---- deadline ------------------------------------------------------------ */
 
 static void
 test_never_resolved_deadline(void)
@@ -459,7 +459,7 @@ test_misuse(void)
     finish_conn();
 }
 
-/* ---- the suite ---------------------------------------------------------- */
+/* ---- the suite ----------------------------------------------------------- */
 
 static int
 init(void)
