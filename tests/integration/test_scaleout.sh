@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 #
-# Scale-out: two evfcgid instances (two "hosts", each on its own socket)
+# Scale-out: two evfcgid instances (two "hosts", each on its own port)
 # behind one nginx upstream with fastcgi_next_upstream, sharing one
 # Redis.  The rate limit of GET /limited holds across both: the N+1th
 # request is refused whichever instance serves it.  Stopping one instance
@@ -20,11 +20,13 @@ body_of() { client request "$1" GET "$2" | tr -d '\r' | tail -n 1; }
 start_redis
 opts=(-a "$DEMO_APP" -o "demo:redis_url=$REDIS_URL" -o demo:rate_limit=5
       -o demo:rate_window=3600)
-a=unix:$(sock_path a.sock)
-b=unix:$(sock_path b.sock)
-start_evfcgid -l "$a" "${opts[@]}"
+# TCP, as two hosts would be (and a stopped instance's unix socket file
+# vanishes, which nginx reports as [crit]).
+start_evfcgid_tcp "${opts[@]}"
+a=127.0.0.1:$EVFCGID_PORT
 a_pid=$EVFCGID_PID
-start_evfcgid -l "$b" "${opts[@]}"
+start_evfcgid_tcp "${opts[@]}"
+b=127.0.0.1:$EVFCGID_PORT
 b_pid=$EVFCGID_PID
 
 # ---- One limit for both: alternate the instances by hand.
