@@ -39,6 +39,8 @@ BENCH_NOTE_TITLE='note'
 bench_warmup "$BENCH_BASE/cache/items/1" "$CONNECTIONS"
 run_wrk "cache hit c=$CONNECTIONS" "$BENCH_BASE/cache/items/1" "$CONNECTIONS"
 B_NOTE[cache hit c=$CONNECTIONS]="1 Redis GET per request"
+run_wrk "hello c=$CONNECTIONS" "$BENCH_BASE/hello" "$CONNECTIONS"
+B_NOTE[hello c=$CONNECTIONS]="the same path without Redis"
 run_wrk --no-evfcgid "nginx ceiling" "$BENCH_BASE/ceiling/hello" "$CONNECTIONS"
 
 log "redis-benchmark -t get -c $CONNECTIONS against the same redis-server"
