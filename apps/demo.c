@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "evfcgi.h"
@@ -188,13 +189,15 @@ blocking_wrong(evf_req *r)
  * app's options in the daemon's configuration. */
 static const char *upstream_url;
 
+static int redis_startup(evf_app_ctx *app);
+
 static int
 startup(evf_app_ctx *app)
 {
     upstream_url = evf_app_option(app, "upstream_url");
     if (!upstream_url)
         upstream_url = getenv("DEMO_UPSTREAM_URL");
-    return 0;
+    return redis_startup(app);
 }
 
 static void
@@ -325,6 +328,125 @@ deps_stats(evf_req *r)
                     sessions_closed);
 }
 
+/* ---- state shared across hosts, in Redis ------------------------------- */
+
+/*
+ * App options: redis_url (redis://HOST:PORT or unix:/PATH), rate_limit
+ * (requests per window, default 10), rate_window (seconds, default 60),
+ * cache_ttl (seconds, default 60).  Every evfcgid host pointing at the same
+ * Redis shares the counters and the cache.
+ */
+static long rate_limit = 10, rate_window = 60, cache_ttl = 60;
+
+static long
+option_long(evf_app_ctx *app, const char *name, long def)
+{
+    const char *v = evf_app_option(app, name);
+    char *end;
+    if (!v)
+        return def;
+    long n = strtol(v, &end, 10);
+    if (*end || n <= 0) {
+        evf_log(NULL, EVF_LOG_ERROR, "demo: option %s=%s is not a positive "
+                "integer; using %ld", name, v, def);
+        return def;
+    }
+    return n;
+}
+
+static int
+redis_startup(evf_app_ctx *app)
+{
+    const char *url = evf_app_option(app, "redis_url");
+    rate_limit = option_long(app, "rate_limit", 10);
+    rate_window = option_long(app, "rate_window", 60);
+    cache_ttl = option_long(app, "cache_ttl", 60);
+    return url && evf_redis_open(url) < 0 ? -1 : 0;
+}
+
+static void
+demo_shutdown(evf_app_ctx *app)
+{
+    (void)app;
+    evf_redis_close();
+}
+
+/*
+ * GET /limited: a fixed-window rate limit per client address.  The window
+ * is the current rate_window-long slice of the clock (hosts must keep
+ * their clocks in sync); INCR counts this request and EXPIRE lets the key
+ * go with its window, both sent in one pipeline.
+ */
+static void
+limited(evf_req *r)
+{
+    const char *addr = evf_param(r, "REMOTE_ADDR");
+    long long now = (long long)time(NULL), count;
+    long long slice = now / rate_window;
+    char key[160];
+    const evf_redis_reply *n = NULL;
+
+    snprintf(key, sizeof(key), "demo:limited:%s:%lld", addr ? addr : "-",
+             slice);
+    evf_future *incr = evf_redis_send(r, "INCR %s", key);
+    evf_future *expire = evf_redis_send(r, "EXPIRE %s %ld", key,
+                                        rate_window);
+    int rc = evf_redis_get(r, incr, &n);
+    int rc2 = evf_redis_get(r, expire, NULL);
+    if (rc < 0 || rc2 < 0) {
+        evf_redis_raise(r, rc < 0 ? rc : rc2, n);
+        return;
+    }
+    if (!evf_redis_int(n, &count)) {
+        evf_raise(r, 500, NULL);
+        return;
+    }
+    if (count > rate_limit) {
+        char retry[48];
+        snprintf(retry, sizeof(retry), "Retry-After: %lld",
+                 (slice + 1) * rate_window - now);
+        const char *const headers[] = { retry, NULL };
+        evf_raise_headers(r, 429, "Too Many Requests", headers);
+        return;
+    }
+    evf_json_printf(r, 200, "{\"remaining\":%lld}", rate_limit - count);
+}
+
+/*
+ * GET /cache/items/{item_id:int}: read-through cache in front of the slow
+ * /items work.  A hit answers from Redis; a miss does the 100 ms work and
+ * stores the answer for cache_ttl seconds.  X-Cache says which it was.
+ */
+static void
+cached_item(evf_req *r)
+{
+    long long id = (long long)evf_path_int(r, "item_id");
+    const evf_redis_reply *v = NULL;
+    size_t len;
+
+    int rc = evf_redis(r, &v, "GET demo:item:%lld", id);
+    if (rc < 0) {
+        evf_redis_raise(r, rc, v);
+        return;
+    }
+    const char *hit = evf_redis_str(v, &len);
+    if (hit && evf_redis_type(v) == EVF_REDIS_STRING) {
+        evf_add_header(r, "X-Cache", "hit");
+        evf_respond(r, 200, "application/json", hit, len);
+        return;
+    }
+    evf_sleep(r, 0.100);    /* the slow work: a simulated DB query */
+    char body[96];
+    int blen = snprintf(body, sizeof(body),
+                        "{\"item_id\":%lld,\"data\":\"some data\"}", id);
+    rc = evf_redis(r, &v, "SET demo:item:%lld %b EX %ld", id, body,
+                   (size_t)blen, cache_ttl);
+    if (rc < 0)
+        evf_log(r, EVF_LOG_WARN, "not cached (Redis failed: %d)", rc);
+    evf_add_header(r, "X-Cache", "miss");
+    evf_respond(r, 200, "application/json", body, (size_t)blen);
+}
+
 static const evf_route routes[] = {
     EVF_GET("/hello", hello),
     EVF_POST("/echo", echo),
@@ -339,7 +461,9 @@ static const evf_route routes[] = {
     EVF_GET("/external-data", get_data, .deps = EVF_DEPS(&external_data)),
     EVF_GET("/deps-demo", deps_demo, .deps = EVF_DEPS(&identity)),
     EVF_GET("/deps-demo/stats", deps_stats),
+    EVF_GET("/limited", limited),
+    EVF_GET("/cache/items/{item_id:int}", cached_item),
     EVF_END
 };
 
-EVF_APP("demo", routes, .startup = startup);
+EVF_APP("demo", routes, .startup = startup, .shutdown = demo_shutdown);

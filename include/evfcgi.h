@@ -436,6 +436,155 @@ typedef enum evf_http_status {
     EVF_HTTP_NETWORK_AUTHENTICATION_REQUIRED     = 511
 } evf_http_status;
 
+/*
+ * ---- Futures: awaiting any callback API (asyncio.Future) ----------------
+ *
+ * A future is a one-shot result that a callback resolves and a handler
+ * awaits.  Create it for the request, hand evf_future_resolve and the
+ * future (as the callback's user pointer) to the library, then await it:
+ *
+ *     static void on_done(void *ud, int status, char *data)
+ *     {
+ *         evf_future_resolve(ud, status < 0 ? EVF_EINVAL : 0, data);
+ *     }
+ *     ...
+ *     evf_future *f = evf_future_new(r, free);
+ *     lib_start(evf_loop(), on_done, f);
+ *     void *data;
+ *     if (evf_future_await(r, f, &data) < 0) ...
+ *
+ * The await suspends only this request and is bounded by its deadline (504
+ * by default; EVF_ETIMEDOUT with evf_deadline_returns, and the future may
+ * be awaited again).  If the request is cancelled or expires meanwhile,
+ * the handler is never resumed.
+ *
+ * Ownership.  The future belongs to both sides: the request's reference
+ * goes when the request ends, the resolver's when it resolves.  So the
+ * resolver may resolve at any time, even after the request ended (the
+ * value is then freed at once and nothing else happens), but must resolve
+ * exactly once: a library that will never call back (its operation was
+ * cancelled) must be made to call evf_future_resolve(f, EVF_ECANCELED,
+ * NULL), or the future's few bytes are never freed.  The value belongs to
+ * the future: free_value(value) runs when the future goes (at the end of
+ * the request, or at once when resolved after it); NULL: never freed.
+ *
+ * Threads.  evf_future_new and evf_future_await: the loop thread, inside
+ * an async handler (not a blocking one).  evf_future_resolve: any thread;
+ * off the loop it is posted to the loop (ev_async) and takes effect there.
+ */
+typedef struct evf_future evf_future;
+
+/* A new future of r; NULL when out of memory or called off the loop. */
+evf_future *evf_future_new(evf_req *r, void (*free_value)(void *value));
+/*
+ * Resolve f with result (0 or a negative EVF_E* code, passed through to
+ * the awaiter) and value.  Any thread, exactly once.
+ */
+void evf_future_resolve(evf_future *f, int result, void *value);
+/*
+ * Await f: returns the result it was resolved with and sets *value (may be
+ * NULL) to its value, borrowed from the future; EVF_ETIMEDOUT (opted in)
+ * or EVF_EINVAL (not r's future, or awaited by another task).
+ */
+int evf_future_await(evf_req *r, evf_future *f, void **value);
+/* True once f was resolved on the loop (loop thread). */
+bool evf_future_done(const evf_future *f);
+
+/*
+ * The worker's libev loop, for libraries with a libev adapter (hiredis,
+ * libcurl, c-ares ...).  Rules: use it only from the loop thread (handlers,
+ * dependencies, teardowns, the app's startup and shutdown hooks, watcher
+ * callbacks), never from a blocking handler or another thread; do not run
+ * or break it (evfcgid does); watchers started on it must be stopped by
+ * the app's shutdown hook; a watcher callback must not block.  Each worker
+ * process has its own loop, made after the fork: create clients on it in
+ * startup or on first use, never in the master.
+ */
+struct ev_loop;
+struct ev_loop *evf_loop(void);
+
+/*
+ * ---- Redis (hiredis on the loop) ------------------------------------------
+ *
+ * One connection per worker, made on the worker's loop by the first
+ * command (after the fork), shared by every request: commands from
+ * concurrent requests are pipelined on it.  Configure it in the app's
+ * startup hook and close it in its shutdown hook:
+ *
+ *     evf_redis_open(evf_app_option(app, "redis_url"));
+ *     ...
+ *     const evf_redis_reply *v;
+ *     int rc = evf_redis(r, &v, "GET item:%lld", (long long)id);
+ *     if (rc < 0)
+ *         return (void)evf_redis_raise(r, rc, v);
+ *
+ * Commands are hiredis format strings (%s, %b for binary-safe bytes with
+ * a length, %d, %lld ...; each %s is one argument, never split on spaces).
+ * A command awaits its reply and suspends only this request; the request's
+ * deadline applies (504).  Replies belong to the request (valid until it
+ * ends).  Failures: Redis unreachable, the connection lost during the
+ * command, or no answer within the URL's timeout (default 5 s) give
+ * EVF_EREDIS, answered 503 by evf_redis_raise; the cause is logged.  After
+ * a failed connection attempt commands fail at once until a backoff (50 ms
+ * doubling to 2 s) passes, then the next command reconnects.
+ */
+#define EVF_EREDIS      (-1200)     /* Redis unreachable or gone: 503 */
+#define EVF_EREDISCMD   (-1201)     /* Redis answered an error reply */
+
+typedef struct evf_redis_reply evf_redis_reply;
+
+enum evf_redis_type {
+    EVF_REDIS_NIL = 0,
+    EVF_REDIS_STRING,
+    EVF_REDIS_INTEGER,
+    EVF_REDIS_ARRAY,
+    EVF_REDIS_STATUS,       /* +OK */
+    EVF_REDIS_ERROR         /* -ERR ...: the command returns EVF_EREDISCMD */
+};
+
+/*
+ * Where this worker's Redis is: redis://HOST[:PORT][/DB] (HOST an IP
+ * address: names would be resolved on the loop) or unix:/PATH, optionally
+ * followed by ?timeout=SECONDS.  Loop thread (startup hook).  0, or
+ * EVF_EINVAL for a bad URL (logged).  Nothing is connected yet.
+ */
+int evf_redis_open(const char *url);
+/* Close the connection: pending commands get EVF_EREDIS (shutdown hook). */
+void evf_redis_close(void);
+
+/*
+ * Send a command and await its reply (*reply: NULL on failure).  Returns
+ * 0, EVF_EREDIS, EVF_EREDISCMD (*reply holds the error), or EVF_ETIMEDOUT
+ * with evf_deadline_returns.
+ */
+int evf_redis(evf_req *r, const evf_redis_reply **reply, const char *fmt,
+              ...);
+/*
+ * Pipelining: send several commands first, then await each reply.  send
+ * never suspends; a failure shows when its reply is awaited.
+ */
+evf_future *evf_redis_send(evf_req *r, const char *fmt, ...);
+int evf_redis_get(evf_req *r, evf_future *f, const evf_redis_reply **reply);
+/*
+ * Answer a failed command and end the request (as evf_raise): 503 with
+ * Retry-After for EVF_EREDIS, 504 for EVF_ETIMEDOUT, 500 for an error
+ * reply (logged, never sent to the client).
+ */
+int evf_redis_raise(evf_req *r, int rc, const evf_redis_reply *reply);
+
+/*
+ * Reading a reply.  Every accessor accepts NULL (a NIL reply), so a reply
+ * of an unexpected shape never crashes: it reads as absent.
+ */
+int evf_redis_type(const evf_redis_reply *x);
+/* STRING, STATUS, ERROR: the bytes (NUL-terminated), else NULL. */
+const char *evf_redis_str(const evf_redis_reply *x, size_t *len);
+/* INTEGER, or a STRING holding a decimal integer: true and *v. */
+bool evf_redis_int(const evf_redis_reply *x, long long *v);
+/* ARRAY: its element count and elements (NULL out of range), else 0. */
+size_t evf_redis_len(const evf_redis_reply *x);
+const evf_redis_reply *evf_redis_at(const evf_redis_reply *x, size_t i);
+
 #ifdef __cplusplus
 }
 #endif

@@ -58,6 +58,8 @@ struct evf_task {
     evf_job_t job;
     void (*job_fn)(void *);
     void *job_arg;
+    void (*on_drop)(void *);    /* evf__task_on_drop: while suspended */
+    void *on_drop_arg;
 };
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -136,6 +138,11 @@ drop(evf_task_t *t)
             *pp = t->next;
             break;
         }
+    if (t->on_drop) {
+        void (*fn)(void *) = t->on_drop;
+        t->on_drop = NULL;
+        fn(t->on_drop_arg);
+    }
     if (t->in_pool) {
         t->orphaned = true;
         evf_pool_cancel(&t->job);   /* if no thread has started it */
@@ -254,6 +261,7 @@ static int
 suspend(evf_task_t *t)
 {
     evf_coro_yield(t->coro);
+    t->on_drop = NULL;
     return t->result;
 }
 
@@ -487,4 +495,13 @@ evf__tasks_time_left(const evf_tasks_t *g)
         return -1;
     double left = g->deadline - ev_now(evf__loop());
     return left > 0 ? left : 0;
+}
+
+/* ---- drop notices (futures) --------------------------------------------- */
+
+void
+evf__task_on_drop(evf_task_t *t, void (*fn)(void *arg), void *arg)
+{
+    t->on_drop = fn;
+    t->on_drop_arg = arg;
 }

@@ -150,4 +150,11 @@ void evf__tasks_set_deadline(evf_tasks_t *g, double seconds);
 void evf__tasks_set_deadline_at(evf_tasks_t *g, double when);
 double evf__tasks_time_left(const evf_tasks_t *g);
 
+/*
+ * Until t's next await returns, fn(arg) runs if t is dropped instead of
+ * being resumed (its group cancelled, raised or expired), so that whoever
+ * would wake it forgets it (futures).  Set it just before the await.
+ */
+void evf__task_on_drop(evf_task_t *t, void (*fn)(void *arg), void *arg);
+
 #endif

@@ -16,6 +16,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "exchange.h"
+#include "future.h"
 #include "server.h"
 #include "settings.h"
 #include "stats.h"
@@ -155,6 +156,7 @@ evf_worker_run(const int *fds, size_t nfds, double grace, int ready_fd)
     evf__exchange_cancel_detached();
     /* Blocking handlers cannot be interrupted: wait for them. */
     evf_pool_stop();
+    evf__future_shutdown();
     evf_http_shutdown();
     evf_stats_unwatch_loop(loop);
     ev_timer_stop(loop, &w.drain);
