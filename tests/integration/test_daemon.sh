@@ -49,18 +49,6 @@ SBIN_DIR=$(dirname "$EVFCGID")      # plays $(sbindir)
 # ---------------------------------------------------------------------------
 # Helpers
 
-# wait_for SECONDS CMD...: poll CMD every 0.05 s until it succeeds; false
-# when it never did within SECONDS.
-wait_for() {
-    local limit=$1 i
-    shift
-    for ((i = 0; i < limit * 20; i++)); do
-        "$@" && return 0
-        sleep 0.05
-    done
-    "$@"
-}
-
 log_has() { grep -qE -- "$2" "$1" 2>/dev/null; }
 
 # workers PID: the worker processes of the master PID, sorted (the blocking
@@ -256,7 +244,7 @@ EOF
 start_evfcgid_tcp -c "$tmp/b.conf" -w 3 --status-path /status -a "$DEMO_APP"
 b_daemon=$EVFCGID_PID
 b_log=$EVFCGID_LOG
-check_true "b: '3 workers ready' logged" wait_for 5 log_has "$b_log" 'master [0-9]+: 3 workers ready'
+check_true "b: '3 workers ready' logged" poll_until 5 log_has "$b_log" 'master [0-9]+: 3 workers ready'
 b_workers=$(workers "$b_daemon")
 check_eq "b: the master has 3 worker processes" 3 "$(wc -w <<<"$b_workers")"
 start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$EVFCGID_PORT"
@@ -293,7 +281,7 @@ usr1_reopened() {
     fetch "$b_base/hello?usr1=$RANDOM"
     [[ -s $access_b ]] && grep -q ' 200 /hello?usr1=' "$access_b"
 }
-check_true "h: after SIGUSR1 a new access log appears with the request" wait_for 3 usr1_reopened
+check_true "h: after SIGUSR1 a new access log appears with the request" poll_until 3 usr1_reopened
 sleep 0.3   # the master passed the signal on to every worker by now
 size_old=$(wc -c <"$access_b.1")
 run_wrk "$tmp/wrk.h.out" -t 2 -c 30 -d 1s "$b_base/hello?after=usr1"
@@ -316,13 +304,13 @@ check_eq "b: evfcgid -w 3 exit status after SIGTERM" 0 "$STOP_STATUS"
 start_evfcgid_tcp -w 2 -a "$DEMO_APP"
 c_daemon=$EVFCGID_PID
 c_log=$EVFCGID_LOG
-wait_for 5 log_has "$c_log" '2 workers ready' || true
+check_true "c: 2 workers ready" poll_until 5 log_has "$c_log" '2 workers ready'
 c_old=$(workers "$c_daemon")
 start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$EVFCGID_PORT"
 run_wrk "$tmp/wrk.c.out" -t 2 -c 50 -d 6s "http://127.0.0.1:$NGINX_PORT/items/1"
 sleep 2
 kill -HUP "$c_daemon"
-check_true "c: 'reload: 2 new workers ready' logged" wait_for 5 log_has "$c_log" 'reload: 2 new workers ready'
+check_true "c: 'reload: 2 new workers ready' logged" poll_until 5 log_has "$c_log" 'reload: 2 new workers ready'
 check_true "c: the old workers had requests in flight to finish" \
     log_has "$c_log" 'graceful stop: finishing [1-9][0-9]* requests'
 wait_pid "$WRK_PID"
@@ -335,7 +323,7 @@ old_gone() {
     for p in $c_old; do is_alive "$p" && [[ $(ps -o ppid= -p "$p" | tr -d ' ') == "$c_daemon" ]] && return 1; done
     return 0
 }
-check_true "c: the old workers ($c_old) are gone" wait_for 5 old_gone
+check_true "c: the old workers ($c_old) are gone" poll_until 5 old_gone
 c_new=$(workers "$c_daemon")
 check_eq "c: two workers after the reload" 2 "$(wc -w <<<"$c_new")"
 common=
@@ -353,7 +341,7 @@ check_eq "c: exit status after SIGTERM" 0 "$STOP_STATUS"
 
 start_evfcgid_tcp -w 2 --grace 5 --status-path /status -a "$DEMO_APP"
 d_daemon=$EVFCGID_PID
-wait_for 5 log_has "$EVFCGID_LOG" '2 workers ready' || true
+check_true "d: 2 workers ready" poll_until 5 log_has "$EVFCGID_LOG" '2 workers ready'
 start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$EVFCGID_PORT"
 d_base=http://127.0.0.1:$NGINX_PORT
 cfg=$tmp/d.curl
@@ -366,7 +354,7 @@ in_flight_20() {
     fetch "$d_base/status"
     [[ $HTTP_STATUS == 200 ]] && (($(json_num 'in flight') >= 21))   # 20 + this one
 }
-check_true "d: 20 requests in flight before SIGQUIT" wait_for 1 in_flight_20
+check_true "d: 20 requests in flight before SIGQUIT" poll_until 1 in_flight_20
 t0=$(date +%s%N)
 stop_pid "$d_daemon" QUIT
 ms=$((($(date +%s%N) - t0) / 1000000))
@@ -384,7 +372,7 @@ stop_pid "$NGINX_PID"
 start_evfcgid_tcp -w 2 -a "$DEMO_APP"
 e_daemon=$EVFCGID_PID
 e_log=$EVFCGID_LOG
-wait_for 5 log_has "$e_log" '2 workers ready' || true
+check_true "e: 2 workers ready" poll_until 5 log_has "$e_log" '2 workers ready'
 start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$EVFCGID_PORT"
 e_base=http://127.0.0.1:$NGINX_PORT
 e_old=$(workers "$e_daemon")
@@ -394,12 +382,12 @@ run_wrk "$tmp/wrk.e.out" -t 2 -c 50 -d 4s "$e_base/hello"
 sleep 1.5
 kill -KILL "$victim"
 replaced() { ! is_alive "$victim" && nworkers_is "$e_daemon" 2; }
-check_true "e: two workers again after killing $victim" wait_for 5 replaced
+check_true "e: two workers again after killing $victim" poll_until 5 replaced
 e_new=$(workers "$e_daemon")
 check_true "e: a new worker replaced $victim ($e_old -> $e_new)" eval '! has_word "$e_new" "$victim"'
 check_true "e: the other worker ($survivor) kept running" has_word "$e_new" "$survivor"
 check_true "e: 'worker $victim killed by signal 9' logged" \
-    wait_for 2 log_has "$e_log" "worker $victim killed by signal 9"
+    poll_until 2 log_has "$e_log" "worker $victim killed by signal 9"
 wait_pid "$WRK_PID"
 wrk_result "$tmp/wrk.e.out"
 check_true "e: wrk got answers ($WRK_REQUESTS)" test "$WRK_REQUESTS" -gt 1000
@@ -426,13 +414,13 @@ render_site_template "$tmp/nginx-site-tcp.conf.in" /nonexistent.sock "$port_a" "
 start_nginx "$tmp/nginx-site-tcp.conf.in" -
 f_base=http://127.0.0.1:$NGINX_PORT
 check_eq "f: 20 GET /hello over the two instances: all 200" "20 200" "$(seq_get 20 "$f_base/hello")"
-check_true "f: instance A served some" wait_for 1 test -s "$tmp/access.A.log"
-check_true "f: instance B served some" wait_for 1 test -s "$tmp/access.B.log"
+check_true "f: instance A served some" poll_until 1 test -s "$tmp/access.A.log"
+check_true "f: instance B served some" poll_until 1 test -s "$tmp/access.B.log"
 stop_pid "$f_a" TERM
 check_eq "f: instance A's exit status after SIGTERM" 0 "$STOP_STATUS"
 b_before=$(wc -l <"$tmp/access.B.log")
 check_eq "f: A stopped: 100 GET /hello through nginx all 200" "100 200" "$(seq_get 100 "$f_base/hello")"
-check_true "f: B served them all" wait_for 1 test "$(($(wc -l <"$tmp/access.B.log") - b_before))" -ge 100
+check_true "f: B served them all" poll_until 1 test "$(($(wc -l <"$tmp/access.B.log") - b_before))" -ge 100
 fetch "$f_base/status"
 check_eq "f: GET /status (the site's status location) from B" "200 1" "$HTTP_STATUS $(json_num 'total processes')"
 stop_pid "$NGINX_PID"
@@ -445,16 +433,16 @@ stop_pid "$f_b" TERM
 start_evfcgid_tcp -w 1 --max-requests 50 --status-path /status -a "$DEMO_APP"
 g_daemon=$EVFCGID_PID
 g_log=$EVFCGID_LOG
-wait_for 5 log_has "$g_log" '1 workers ready' || true
+check_true "g: 1 worker ready" poll_until 5 log_has "$g_log" '1 workers ready'
 g_first=$(workers "$g_daemon")
 start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$EVFCGID_PORT"
 check_eq "g: 200 GET /hello: all 200" "200 200" "$(seq_get 200 "http://127.0.0.1:$NGINX_PORT/hello")"
 retired_3() { (($(grep -c 'retired; starting a new one' "$g_log") >= 3)); }
-check_true "g: 'worker N retired' logged at least 3 times" wait_for 3 retired_3
+check_true "g: 'worker N retired' logged at least 3 times" poll_until 3 retired_3
 log "g: $(grep -c 'retired; starting a new one' "$g_log") retirements logged"
 check_true "g: recycling is logged by the worker" log_has "$g_log" 'served max_requests: recycling this worker'
 check_true "g: one live worker, not the first one ($g_first)" \
-    wait_for 3 eval 'nworkers_is "$g_daemon" 1 && [[ $(workers "$g_daemon") != "$g_first" ]]'
+    poll_until 3 eval 'nworkers_is "$g_daemon" 1 && [[ $(workers "$g_daemon") != "$g_first" ]]'
 # The status page's counters are the pool's, since its start: they keep
 # what retired workers served.
 fetch "http://127.0.0.1:$NGINX_PORT/status"
@@ -489,9 +477,9 @@ if command -v "$SPAWN_FCGI" >/dev/null 2>&1; then
         break
     done
     check_true "i: evfcgid under spawn-fcgi.sh accepts on the inherited socket" \
-        wait_for 5 log_has "$i_log" 'listening on the socket inherited on fd 0'
+        poll_until 5 log_has "$i_log" 'listening on the socket inherited on fd 0'
     check_true "i: the process started (spawn-fcgi.sh, pid $i_pid) is the evfcgid master, its workers ready" \
-        wait_for 5 log_has "$i_log" "master $i_pid: 1 workers ready"
+        poll_until 5 log_has "$i_log" "master $i_pid: 1 workers ready"
     start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$i_port"
     fetch "http://127.0.0.1:$NGINX_PORT/hello"
     check_eq "i: GET /hello via spawn-fcgi.sh" '200 {"message":"hello"}' "$HTTP_STATUS $(body)"
@@ -551,7 +539,7 @@ spawn_bg evfcgid "evfcgid.service" "$j_log" "${cmd[@]}"
 j_pid=$LAST_PID
 wait_listening "$j_pid" "unix:$sock" || { dump_log "$j_log"; fail "j: ExecStart did not listen on unix:$sock"; }
 check_true "j: ExecStart's process (pid $j_pid, systemd's MAINPID) is the master, its workers ready" \
-    wait_for 5 log_has "$j_log" "master $j_pid: 1 workers ready"
+    poll_until 5 log_has "$j_log" "master $j_pid: 1 workers ready"
 check_eq "j: socket mode (listen.mode of the shipped conf)" 666 "$(stat -c %a "$sock")"
 
 render_site_template "$tmp/nginx-site-unix.conf.in" "$sock" 9 9 evfcgi_unix
@@ -581,9 +569,9 @@ read -ra cmd <<<"$(unit_key ExecReload | sed "s/[$]MAINPID/$j_pid/")"
 if [[ -x ${cmd[0]} ]]; then
     "${cmd[@]}" && rc=0 || rc=$?
     check_eq "j: ExecReload ($(unit_key ExecReload)): exit status" 0 "$rc"
-    check_true "j: 'reload: 1 new workers ready' logged" wait_for 5 log_has "$j_log" 'reload: 1 new workers ready'
+    check_true "j: 'reload: 1 new workers ready' logged" poll_until 5 log_has "$j_log" 'reload: 1 new workers ready'
     reloaded() { nworkers_is "$j_pid" 1 && [[ $(workers "$j_pid") != "$j_workers" ]]; }
-    check_true "j: a new worker replaced $j_workers" wait_for 5 reloaded
+    check_true "j: a new worker replaced $j_workers" poll_until 5 reloaded
     fetch "$j_base/hello"
     check_eq "j: GET /hello after the reload" 200 "$HTTP_STATUS"
 else
@@ -626,7 +614,7 @@ write_k_conf
 start_evfcgid_tcp -c "$k_conf"
 k_daemon=$EVFCGID_PID
 k_log=$EVFCGID_LOG
-check_true "k: '2 workers ready' logged" wait_for 5 log_has "$k_log" '2 workers ready'
+check_true "k: '2 workers ready' logged" poll_until 5 log_has "$k_log" '2 workers ready'
 start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$EVFCGID_PORT"
 k_base=http://127.0.0.1:$NGINX_PORT
 fetch "$k_base/status"
@@ -651,7 +639,7 @@ refused_reload() {  # refused_reload WHAT EXPECTED_LOG_RE
     refusals=$((refusals + 1))
     kill -HUP "$k_daemon"
     check_true "k: $what: the reload is refused" \
-        wait_for 10 refusals_logged "$refusals"
+        poll_until 10 refusals_logged "$refusals"
     check_true "k: $what: the error log says why" log_has "$k_log" "$re"
     before=$(workers "$k_daemon")
     # (one may have just retired by itself: max_requests)
@@ -663,7 +651,7 @@ refused_reload() {  # refused_reload WHAT EXPECTED_LOG_RE
         for p in $before; do has_word "$w" "$p" && return 1; done
         return 0
     }
-    check_true "k: $what: both killed workers ($before) replaced" wait_for 10 replaced
+    check_true "k: $what: both killed workers ($before) replaced" poll_until 10 replaced
     check_eq "k: $what: routes still answer 200 from the replacements" "" "$(routes_answer)"
     fetch "$k_base/status"
     check_match "k: $what: the status page reports the refused reload" \
@@ -689,7 +677,7 @@ check_eq "k: a refused file's log_level = info was never applied" "" \
 write_k_conf
 kill -HUP "$k_daemon"
 check_true "k: a good reload after the refused ones" \
-    wait_for 10 log_has "$k_log" 'reload: 2 new workers ready'
+    poll_until 10 log_has "$k_log" 'reload: 2 new workers ready'
 fetch "$k_base/status"
 check_match "k: the status page reports the good reload" '"last reload result":"ok"' "$(body)"
 check_eq "k: routes answer after the good reload" "" "$(routes_answer)"
@@ -704,17 +692,17 @@ kd_log=$tmp/kd.log
 write_k_conf
 "$EVFCGID" -d -c "$k_conf" -l "127.0.0.1:$kd_port" --pid-file "$kd_pid" \
     --log "$kd_log" </dev/null >/dev/null 2>&1 || fail "k: evfcgid -d did not start"
-check_true "k: -d: the pid file appears" wait_for 10 test -s "$kd_pid"
+check_true "k: -d: the pid file appears" poll_until 10 test -s "$kd_pid"
 kd=$(cat "$kd_pid")
 # Not our child: recorded so that teardown stops it on failure too.
 _pids+=("$kd")
 _pid_kind[$kd]=other
 _pid_name[$kd]="evfcgid -d"
 _pid_log[$kd]=$kd_log
-check_true "k: -d: workers ready" wait_for 10 log_has "$kd_log" '2 workers ready'
+check_true "k: -d: workers ready" poll_until 10 log_has "$kd_log" '2 workers ready'
 write_k_conf 'workers = two'
 kill -HUP "$kd"
 check_true "k: -d: the refused reload's FILE:LINE: message is in the log file" \
-    wait_for 10 log_has "$kd_log" "$k_conf:6: workers: 'two' is not a number"
+    poll_until 10 log_has "$kd_log" "$k_conf:6: workers: 'two' is not a number"
 stop_pid "$kd" TERM
 check_true "k: -d: stopped by SIGTERM, the pid file removed" test ! -e "$kd_pid"
