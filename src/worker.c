@@ -70,8 +70,7 @@ static void
 recycle_hook(const evf_access_entry_t *e, void *ud)
 {
     (void)e, (void)ud;
-    if (evf_settings.max_requests &&
-        evf_stats.requests == evf_settings.max_requests)
+    if (evf_stats.requests == evf_settings.max_requests)
         recycle();
 }
 
@@ -79,8 +78,7 @@ static void
 access_hook(const evf_access_entry_t *e, void *ud)
 {
     (void)ud;
-    if (evf_access_enabled())
-        evf_access_write(e);
+    evf_access_write(e);
 }
 
 static void
@@ -139,9 +137,12 @@ evf_worker_run(const int *fds, size_t nfds, double grace, int ready_fd)
         ev_signal_start(loop, &w.sig[i]);
         ev_unref(loop);     /* signal watchers alone keep nothing alive */
     }
+    /* Hooks only for what is on: each costs every request an entry. */
     evf__exchange_clear_hooks();
-    evf__exchange_on_finished(access_hook, NULL);
-    evf__exchange_on_finished(recycle_hook, NULL);
+    if (evf_access_enabled())
+        evf__exchange_on_finished(access_hook, NULL);
+    if (evf_settings.max_requests)
+        evf__exchange_on_finished(recycle_hook, NULL);
     if (ready_fd >= 0) {
         int32_t pid = (int32_t)getpid();
         ssize_t n = write(ready_fd, &pid, sizeof(pid));
