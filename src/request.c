@@ -231,10 +231,7 @@ params_end(evf_req *r)
     if (r->scan != r->raw.len)
         return EVF_EPROTO;
     const char *s = (const char *)r->raw.data;
-    size_t n = 0;
-    for (size_t i = 0; i < r->raw.off; i++)
-        n += s[i] == '\0';
-    n /= 2;
+    size_t n = r->npairs;
     pair_t *t = evf_alloc(r, (n ? n : 1) * sizeof(pair_t));
     if (!t) {
         r->reject = 503;    /* out of memory: this request only */
@@ -314,6 +311,7 @@ scan_pairs(evf_req *r)
         char *end = store_str(base + r->raw.off, p.name, p.nlen);
         end = store_str(end, p.value, p.vlen);
         r->raw.off = (size_t)(end - base);
+        r->npairs++;
     }
     r->scan = scan.pos;
     return rc < 0 ? EVF_EPROTO : 0;

@@ -71,6 +71,7 @@ struct evf_req {
     int reject;             /* 413, 431 or 503 to answer instead of running */
     evf_buf_t raw;          /* PARAMS stream while it arrives */
     size_t scan;            /* raw: start of the first pair not yet seen */
+    size_t npairs;          /* pairs stored at the start of raw so far */
     evf_buf_t body;
     pair_t *params;
     size_t nparams;
