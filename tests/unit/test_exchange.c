@@ -311,13 +311,6 @@ fresh_state(void)
     g.job_pipe[1] = p1;
 }
 
-static bool
-nothing_in_flight(const void *arg)
-{
-    (void)arg;
-    return evf_stats.in_flight == 0;
-}
-
 /* ---- deadline ---------------------------------------------------------- */
 
 static void
@@ -338,7 +331,7 @@ test_deadline_504(void)
     CU_ASSERT_EQUAL(status_of(2), 504);
     CU_ASSERT_EQUAL(g.after, 0);
     CU_ASSERT_EQUAL(g.defers, 2);
-    CU_ASSERT_TRUE(run_until(nothing_in_flight, NULL, 5.0));
+    CU_ASSERT_TRUE(run_until(none_in_flight, NULL, 5.0));
     evf_coro_stats_t st;
     evf_coro_get_stats(&st);
     CU_ASSERT_EQUAL(st.live, 0);
@@ -371,7 +364,7 @@ test_deadline_thread(void)
     CU_ASSERT_EQUAL(evf_stats.in_flight, 1);    /* kept for the job */
     char c = 'x';
     CU_ASSERT_EQUAL(write(g.job_pipe[1], &c, 1), 1);
-    CU_ASSERT_TRUE(run_until(nothing_in_flight, NULL, 5.0));
+    CU_ASSERT_TRUE(run_until(none_in_flight, NULL, 5.0));
     CU_ASSERT_EQUAL(g.job_done, 1);
     CU_ASSERT_EQUAL(g.defers, 1);
     finish_conn();
@@ -531,7 +524,7 @@ test_background_to_thread(void)
     send_get(1, "/background");
     CU_ASSERT_TRUE(ended(1, 5.0));
     CU_ASSERT_EQUAL(status_of(1), 200);
-    CU_ASSERT_TRUE(run_until(nothing_in_flight, NULL, 5.0));
+    CU_ASSERT_TRUE(run_until(none_in_flight, NULL, 5.0));
     CU_ASSERT_EQUAL(bg_rc, 0);
     CU_ASSERT_EQUAL(bg_job_ran, 1);
     finish_conn();

@@ -285,13 +285,6 @@ job_running(const void *arg)
     return atomic_load(&g.job_running) && g.waiting;
 }
 
-static bool
-nothing_in_flight(const void *arg)
-{
-    (void)arg;
-    return evf_stats.in_flight == 0;
-}
-
 /* ---- resolving ----------------------------------------------------------- */
 
 static void
@@ -356,7 +349,7 @@ cancel_then(bool from_thread)
     CU_ASSERT_TRUE_FATAL(run_until(is_waiting, NULL, 5.0));
     send_abort(1);
     CU_ASSERT_TRUE(ended(1, 5.0));
-    CU_ASSERT_TRUE(run_until(nothing_in_flight, NULL, 5.0));
+    CU_ASSERT_TRUE(run_until(none_in_flight, NULL, 5.0));
     CU_ASSERT_EQUAL(g.defers, 1);           /* the request's cleanups ran */
     CU_ASSERT_EQUAL(g.after, 0);            /* never resumed */
     CU_ASSERT_EQUAL(evf__future_live(), 1); /* the resolver's reference */
@@ -401,7 +394,7 @@ test_cancel_job_out_then_resolve(void)
     CU_ASSERT_EQUAL(g.after, 0);
     char c = 'x';
     CU_ASSERT_EQUAL(write(g.job_pipe[1], &c, 1), 1);
-    CU_ASSERT_TRUE(run_until(nothing_in_flight, NULL, 5.0));
+    CU_ASSERT_TRUE(run_until(none_in_flight, NULL, 5.0));
     CU_ASSERT_TRUE(run_until(no_future, NULL, 5.0));
     CU_ASSERT_EQUAL(g.frees, 1);
     CU_ASSERT_EQUAL(g.defers, 1);
@@ -419,7 +412,7 @@ test_never_resolved_deadline(void)
     CU_ASSERT_EQUAL(status_of(1), 504);
     CU_ASSERT_TRUE(body_is(1, "{\"detail\":\"Gateway Timeout\"}"));
     CU_ASSERT_EQUAL(g.after, 0);
-    CU_ASSERT_TRUE(run_until(nothing_in_flight, NULL, 5.0));
+    CU_ASSERT_TRUE(run_until(none_in_flight, NULL, 5.0));
     CU_ASSERT_EQUAL(g.defers, 1);
     CU_ASSERT_EQUAL(evf__future_live(), 1);
     /* The library calls back long after: dropped, value freed. */
@@ -439,7 +432,7 @@ test_deadline_returns(void)
     CU_ASSERT_TRUE(body_is(1, "resumed"));
     CU_ASSERT_EQUAL(g.rc, EVF_ETIMEDOUT);
     CU_ASSERT_EQUAL(g.after, 1);
-    CU_ASSERT_TRUE(run_until(nothing_in_flight, NULL, 5.0));
+    CU_ASSERT_TRUE(run_until(none_in_flight, NULL, 5.0));
     evf_future_resolve(g.f, 0, dup_or_die("too late"));
     CU_ASSERT_TRUE(run_until(no_future, NULL, 5.0));
     CU_ASSERT_EQUAL(g.frees, 1);
