@@ -1,6 +1,7 @@
 /*
  * pgtest: routes exercising the PostgreSQL driver and pool
- * (tests/integration/test_pg.sh).  Options: database_url, pool_max.
+ * (tests/integration/test_pg.sh).  Options: database_url, pool_max,
+ * max_waiters.
  */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -243,8 +244,11 @@ static int
 startup(evf_app_ctx *app)
 {
     const char *max = evf_app_option(app, "pool_max");
-    evf_pg_pool_opts o = { .max_size = max ? (unsigned)atoi(max) : 4,
-                           .max_waiters = 64 };
+    const char *waiters = evf_app_option(app, "max_waiters");
+    evf_pg_pool_opts o = {
+        .max_size = max ? (unsigned)atoi(max) : 4,
+        .max_waiters = waiters ? (unsigned)atoi(waiters) : 64,
+    };
     pool = evf_pg_pool_new(app, &o);
     return 0;   /* without a pool, routes answer 503 */
 }

@@ -53,8 +53,9 @@ start_pg_cluster() {
         [[ -n ${_short_sock_dir:-} ]] && chmod o+x "$_short_sock_dir"
         chown nobody:nogroup "$PG_DIR" "$PG_SOCKDIR"
     fi
-    _as_pg "$PG_BINDIR/initdb" -D "$PG_DIR/data" -U postgres -A trust \
-        -E UTF8 --locale=C.UTF-8 --no-sync >"$tmp/initdb.log" 2>&1 ||
+    # (From a directory the owner can read: the build tree may not be.)
+    (cd "$PG_DIR" && _as_pg "$PG_BINDIR/initdb" -D "$PG_DIR/data" -U postgres \
+        -A trust -E UTF8 --locale=C.UTF-8 --no-sync) >"$tmp/initdb.log" 2>&1 ||
         { dump_log "$tmp/initdb.log"; fail "initdb failed"; }
     local attempt fixed=${PG_PORT:-}
     PG_OPTS=(-c listen_addresses=127.0.0.1 -c fsync=off
@@ -64,7 +65,7 @@ start_pg_cluster() {
         PG_PORT=${fixed:-$(free_port)}
         pg_spawn
         pg_wait_ready 30 && break
-        stop_pid "$PG_PID" INT
+        stop_pid "$PG_PID"
         if [[ -n $fixed ]] || ((attempt == 3)); then
             dump_log "$PG_LOG"
             fail "postgres did not start"
@@ -73,14 +74,6 @@ start_pg_cluster() {
     PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
     PSQL=("$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres -d postgres)
     log "postgres (pid $PG_PID) on $PG_SOCKDIR and 127.0.0.1:$PG_PORT"
-}
-
-# The postgres process itself (no wrapper left behind: its PID is ours).
-setpriv_or_exec() {
-    if [[ $(id -u) == 0 ]]; then
-        exec setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
-    fi
-    exec "$@"
 }
 
 # pg_wait_ready SECONDS: until the server accepts connections.
@@ -96,16 +89,25 @@ pg_wait_ready() {
 
 # pg_stop: a fast shutdown (clients disconnected), waited for.
 pg_stop() {
-    stop_pid "$PG_PID" INT
+    stop_pid "$PG_PID" TERM
 }
 
-# pg_spawn: start postgres on the cluster (PG_PORT, PG_OPTS).
+# pg_spawn: start postgres on the cluster (PG_PORT, PG_OPTS), under a
+# small shell that turns SIGTERM (the teardown's) into SIGINT: a fast
+# shutdown, since the smart one would wait for every client to leave.
 _pg_n=0
 pg_spawn() {
+    local as=()
+    [[ $(id -u) == 0 ]] && as=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
     _pg_n=$((_pg_n + 1))
     PG_LOG=$tmp/postgres.$_pg_n.log
-    spawn_bg other "postgres#$_pg_n" "$PG_LOG" \
-        setpriv_or_exec "$PG_BINDIR/postgres" -D "$PG_DIR/data" \
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    spawn_bg other "postgres#$_pg_n" "$PG_LOG" bash -c \
+        'trap "kill -INT \$pg 2>/dev/null" TERM INT
+         "$@" & pg=$!
+         while :; do wait $pg; st=$?; kill -0 $pg 2>/dev/null || exit $st; done' \
+        postgres \
+        "${as[@]}" "$PG_BINDIR/postgres" -D "$PG_DIR/data" \
         -p "$PG_PORT" -k "$PG_SOCKDIR" "${PG_OPTS[@]}"
     PG_PID=$LAST_PID
 }

@@ -122,7 +122,7 @@ check_true "query error: no SQL text reaches the client" eval '! grep -q secret_
 fetch "$base/pg/pid"
 check_eq "query error: the connection serves the next request" 200 "$HTTP_STATUS"
 
-sleepers() { psql_ "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pgtest-sleep%' AND pid <> pg_backend_pid()"; }
+sleepers() { psql_ "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pgtest-sleep%' AND state = 'active' AND pid <> pg_backend_pid()"; }
 fetch "$base/pg/deadline?s=30"
 check_eq "deadline during a query: 504" 504 "$HTTP_STATUS"
 wait_for "deadline during a query: the connection is discarded" 15 eval '[[ $(sleepers) == 0 ]]'
@@ -172,5 +172,37 @@ done >"$tmp/after.cfg"
 after=$(curl_ -s --parallel --parallel-max 8 -w '%{http_code}\n' -K "$tmp/after.cfg" | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}')
 check_eq "restart under load: every connection works again" "200:40 " "$after"
 require_alive "$daemon" "PostgreSQL failures"
-# A fast shutdown: the teardown's smart one would wait for the pool.
-pg_stop
+
+# ---- waiting for a connection ---------------------------------------------
+# A second daemon with one connection and room for one waiter.
+start_evfcgid_tcp -a "$PGTEST_APP" -w 1 --status-path /status \
+    -o "pgtest:database_url=$PG_URL" \
+    -o pgtest:pool_max=1 -o pgtest:max_waiters=1
+small=$EVFCGID_PID
+start_nginx "" "127.0.0.1:$EVFCGID_PORT"
+sbase=http://127.0.0.1:$NGINX_PORT
+wait_for "one connection: ready" 15 eval '[[ $(status_of "$sbase/pg/pid") == 200 ]]'
+spawn_bg other holder "$tmp/holder.out" curl_ -s -o /dev/null -w '%{http_code}' "$sbase/pg/sleep?s=2"
+holder=$LAST_PID
+wait_for "one connection: held by a slow query" 15 eval '[[ $(sleepers) == 1 ]]'
+spawn_bg other waiter "$tmp/waiter.out" curl_ -s -o /dev/null -w '%{http_code}' "$sbase/pg/types"
+waiter=$LAST_PID
+# In flight: the holder, the waiter, and the /status request itself.
+in_flight() { curl_ -s "$sbase/status" | grep -o '"in flight": *[0-9]*' | head -n 1 | tr -dc 0-9; }
+wait_for "one connection: a request waits for it" 15 eval '(( $(in_flight) >= 3 ))'
+fetch "$sbase/pg/pid"
+check_eq "too many waiters: 503 at once" 503 "$HTTP_STATUS"
+check_eq "too many waiters: Retry-After" 1 "$(header_value Retry-After)"
+wait_pid "$holder"
+wait_pid "$waiter"
+check_eq "the waiter gets the connection when it is free" "200 200" "$(cat "$tmp/holder.out") $(cat "$tmp/waiter.out")"
+spawn_bg other holder2 "$tmp/holder2.out" curl_ -s -o /dev/null -w '%{http_code}' "$sbase/pg/sleep?s=2"
+holder=$LAST_PID
+wait_for "one connection: held again" 15 eval '[[ $(sleepers) == 1 ]]'
+fetch "$sbase/pg/deadline?s=0"
+check_eq "waiting for a connection past the deadline: 504" 504 "$HTTP_STATUS"
+wait_pid "$holder"
+check_eq "the holder is not disturbed by the waiter that left" 200 "$(cat "$tmp/holder2.out")"
+fetch "$sbase/pg/pid"
+check_eq "the connection serves the next request" 200 "$HTTP_STATUS"
+require_alive "$small" "waiting for a connection"

@@ -103,4 +103,3 @@ check_eq "/updates: 60 concurrent requests all succeed" "200:60 " "$codes"
 check_true "no query failed in the log" eval '! grep -q "query failed" "$EVFCGID_LOG"'
 
 require_alive "$EVFCGID_PID" "the TechEmpower types"
-pg_stop
