@@ -7,7 +7,8 @@
  *       /updates?queries=N  /cached-queries?count=N
  *
  * Options (evfcgid -o tfb:KEY=VALUE, or [app tfb] in the conf file):
- * database_url (else $DATABASE_URL), pool_min, pool_max (per worker).
+ * database_url (else $DATABASE_URL), pool_min, pool_max, max_waiters (per
+ * worker).
  *
  * Following the published requirements: ids are random in 1..10000; N is
  * clamped to 1..500 and anything that is not a number counts as 1; every
@@ -350,6 +351,7 @@ startup(evf_app_ctx *app)
     evf_pg_pool_opts o = {
         .min_size = option(app, "pool_min", 1),
         .max_size = option(app, "pool_max", 8),
+        .max_waiters = option(app, "max_waiters", 0),
     };
     pool = evf_pg_pool_new(app, &o);
     return 0;   /* without a pool, database routes answer 503 */

@@ -55,7 +55,9 @@ typedef struct evf_pg_result evf_pg_result;
 typedef struct evf_pg_pool_opts {
     /*
      * libpq connection string or URI.  NULL: the app option database_url,
-     * else the DATABASE_URL environment variable.
+     * else the DATABASE_URL environment variable.  Give an IP address or
+     * a unix socket directory: libpq resolves host names synchronously,
+     * which would hold up the loop.
      */
     const char *url;
     unsigned min_size;      /* connections kept open; default 1 */

@@ -211,6 +211,7 @@ conn_ready(pg_conn_t *c)
     p->down = false;
     p->backoff = 0;
     conn_put_back(c);
+    start_connections(p);   /* the rest, after a probe */
 }
 
 static void
@@ -328,15 +329,19 @@ conn_start(evf_pg_pool *p)
     watch(c, EV_WRITE);
 }
 
-/* Open connections up to min_size, and one per waiter up to max_size. */
+/*
+ * Open connections up to min_size, and one per waiter up to max_size.
+ * Not while the database is down: the retry timer probes with one (a
+ * connection string libpq refuses at once would otherwise loop here).
+ */
 static void
 start_connections(evf_pg_pool *p)
 {
     if (p->closing)
         return;
-    while (p->total < p->min)
+    while (!p->down && p->total < p->min)
         conn_start(p);
-    while (p->total < p->max && p->connecting < p->nwaiting)
+    while (!p->down && p->total < p->max && p->connecting < p->nwaiting)
         conn_start(p);
 }
 

@@ -28,6 +28,8 @@ need_daemon
 need_pg
 [[ -r ${PGTEST_APP:-} ]] || PGTEST_APP=$top_builddir/tests/apps/.libs/pgtest.so
 [[ -r $PGTEST_APP ]] || { log "ERROR: PGTEST_APP=$PGTEST_APP missing"; exit 99; }
+: "${FCGI_CLIENT:=$top_builddir/tests/tools/fcgi-client}"
+[[ -x $FCGI_CLIENT ]] || { log "ERROR: FCGI_CLIENT=$FCGI_CLIENT missing"; exit 99; }
 
 # wait_for WHAT SECONDS CMD...: until CMD succeeds, or fail the check.
 wait_for() {
@@ -49,6 +51,7 @@ start_evfcgid_tcp -a "$PGTEST_APP" -w 1 --status-path /status \
     -o "pgtest:database_url=postgresql://postgres@127.0.0.1:$PG_PORT/postgres?connect_timeout=5" \
     -o pgtest:pool_max=2
 daemon=$EVFCGID_PID
+main_log=$EVFCGID_LOG
 start_nginx "" "127.0.0.1:$EVFCGID_PORT"
 base=http://127.0.0.1:$NGINX_PORT
 
@@ -68,6 +71,15 @@ psql_ "CREATE TABLE items (v text)"
 status_of() { curl_ -o /dev/null -w '%{http_code}' "$1" 2>/dev/null || true; }
 wait_for "database up: the pool reconnects by itself" 20 \
     eval '[[ $(status_of "$base/pg/pid") == 200 ]]'
+
+# A connection string libpq refuses at once: the worker still starts and
+# answers 503 (it must not retry in a loop that never gives the loop back).
+start_evfcgid_tcp -a "$PGTEST_APP" -w 1 -o "pgtest:database_url=postgresql://[bad" -o pgtest:pool_max=2
+bad=$EVFCGID_PID
+out=$("$FCGI_CLIENT" -t 10 request "127.0.0.1:$EVFCGID_PORT" GET /pg/pid -r 2>&1 || true)
+check_match "bad connection string: 503" '^status=503 ' "$out"
+check_true "bad connection string: logged" grep -q 'database: cannot connect' "$EVFCGID_LOG"
+require_alive "$bad" "a bad connection string"
 
 # ---- the driver ------------------------------------------------------------
 fetch "$base/pg/params?a=2&b=40"
@@ -117,7 +129,7 @@ check_eq "listen: times out when nothing comes" 408 "$HTTP_STATUS"
 # ---- failures ---------------------------------------------------------------
 fetch "$base/pg/error"
 check_eq "query error: 500 with the plain detail" '500 {"detail":"Internal Server Error"}' "$HTTP_STATUS $(body)"
-check_true "query error: the SQLSTATE and message are logged" grep -q 'SQLSTATE 22012: division by zero' "$EVFCGID_LOG"
+check_true "query error: the SQLSTATE and message are logged" grep -q 'SQLSTATE 22012: division by zero' "$main_log"
 check_true "query error: no SQL text reaches the client" eval '! grep -q secret_sql_text "$tmp/body"'
 fetch "$base/pg/pid"
 check_eq "query error: the connection serves the next request" 200 "$HTTP_STATUS"
