@@ -47,8 +47,9 @@ types(evf_req *r)
 {
     evf_pg *c = evf_depends(r, &db_dep);
     evf_pg_result *res = evf_pg_query(c, "SELECT 42::int, 9000000000::bigint,"
-                                      " 1.5::float8, true, 'h\xc3\xa9llo'::text,"
-                                      " NULL::int, false", 0, NULL);
+                                      " 1.5::float8, true,"
+                                      " 'h\xc3\xa9llo'::text, NULL::int, false",
+                                      0, NULL);
     evf_json_printf(r, 200, "{\"int\":%d,\"int64\":%lld,\"float\":%g,"
                     "\"bool\":%s,\"text\":\"%s\",\"null\":%s,\"null_int\":%d,"
                     "\"false\":%s,\"rows\":%d,\"fields\":%d}",
