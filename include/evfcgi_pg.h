@@ -111,6 +111,21 @@ evf_pg_result *evf_pg_prepared(evf_pg *c, const char *name, const char *sql,
 int evf_pg_pipeline(evf_pg *c, size_t n, const evf_pg_stmt *stmts,
                     evf_pg_result **results);
 
+/*
+ * Autocommit statements on a connection shared with other requests,
+ * without holding one: the batches of concurrent requests are pipelined
+ * on it back to back (many requests per round trip), so a small pool
+ * serves many requests.  For short statements outside transactions (no
+ * BEGIN, LISTEN or session state).  Failures as for evf_pg_pipeline; at
+ * the deadline or when the client leaves, the statements still complete
+ * on the server and their results are dropped (the connection is kept).
+ * When no connection can be shared, one is borrowed for the batch.
+ */
+int evf_pg_pool_pipeline(evf_req *r, evf_pg_pool *p, size_t n,
+                         const evf_pg_stmt *stmts, evf_pg_result **results);
+evf_pg_result *evf_pg_pool_query(evf_req *r, evf_pg_pool *p,
+                                 const evf_pg_stmt *st);
+
 /* BEGIN / COMMIT / ROLLBACK.  An open transaction is rolled back at the
  * end of the request (raise, deadline, client gone, or forgotten). */
 int evf_pg_begin(evf_pg *c);

@@ -263,12 +263,69 @@ reset_pump(pg_conn_t *c, bool readable)
     }
 }
 
+/* ---- shared connections ---------------------------------------------- */
+
+/* Take the first batch out of c's queue: wake its request, or free it. */
+static void
+shared_finish(pg_conn_t *c, bool lost)
+{
+    pg_batch_t *b = c->batch;
+    c->batch = b->qnext;
+    if (!c->batch)
+        c->tail = NULL;
+    c->queued--;
+    b->qnext = NULL;
+    b->lost = lost;
+    if (b->orphan) {
+        evf__pg_batch_clear(b);
+        evf_free(b);
+        return;
+    }
+    b->finished = true;
+    if (b->task)
+        evf__task_wake(b->task, 0);
+}
+
+/* The connection failed: every batch in flight is lost. */
+static void
+shared_fail(pg_conn_t *c)
+{
+    while (c->batch)
+        shared_finish(c, true);
+    conn_lost(c, false);
+}
+
+/* Collect the results of the batches in flight, in order. */
+static void
+shared_pump(pg_conn_t *c, bool readable)
+{
+    int rc = evf__pg_pump(c, readable);
+    while (rc == PG_DONE) {
+        shared_finish(c, false);
+        if (!c->batch)
+            break;
+        rc = evf__pg_pump(c, false);
+    }
+    if (rc == PG_LOST) {
+        evf_log_error("database: shared connection lost: %s",
+                      pq_error(c->pg));
+        shared_fail(c);
+    } else if (!c->batch) {
+        conn_put_back(c);   /* drained: idle, or to a waiter */
+    } else {
+        watch(c, EV_READ | (rc & PG_WR ? EV_WRITE : 0));
+    }
+}
+
 static void
 conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     pg_conn_t *c = w->data;
     (void)loop;
     switch (c->state) {
+    case PG_SHARED:
+        shared_pump(c, revents & EV_READ);
+        break;
     case PG_CONNECTING:
         connect_poll(c);
         break;
@@ -398,6 +455,8 @@ evf_pg_pool_free(evf_pg_pool *p)
     fail_waiters(p);
     for (pg_conn_t *c = p->conns, *next; c; c = next) {
         next = c->next;
+        while (c->state == PG_SHARED && c->batch)
+            shared_finish(c, true);
         if (c->state != PG_HELD)
             conn_close(c);
         else
@@ -456,6 +515,7 @@ conn_release(pg_conn_t *c)
         conn_lost(c, false);
         return;
     }
+    c->batch = &c->own;
     c->state = PG_RESETTING;
     reset_pump(c, false);
 }
@@ -604,10 +664,10 @@ evf_pg_pipeline(evf_pg *h, size_t n, const evf_pg_stmt *stmts,
     memset(slots, 0, ns * sizeof(*slots));
     b->slots = slots;
     if (evf__pg_send(c, b, n, stmts) < 0) {
-        b->n = 0;
         lost(h, "send");
         return EVF_EINVAL;
     }
+    c->batch = b;
     int rc = evf__pg_pump(c, false);
     while (rc != PG_DONE) {
         if (rc == PG_LOST) {
@@ -756,4 +816,121 @@ evf_pg_wait_notify(evf_pg *h, double timeout, const char **channel,
             return EVF_EINVAL;
         }
     }
+}
+
+/* ---- statements on shared connections ----------------------------------- */
+
+#define SHARED_DEPTH 32     /* batches in flight per shared connection */
+
+/* The connection to pipeline on: the least busy shared one, else an idle
+ * one (it becomes shared), else the least busy even if deep; NULL when
+ * every connection is held or opening. */
+static pg_conn_t *
+shared_conn(evf_pg_pool *p)
+{
+    pg_conn_t *best = NULL, *idle = NULL;
+    for (pg_conn_t *c = p->conns; c; c = c->next)
+        if (c->state == PG_SHARED && (!best || c->queued < best->queued))
+            best = c;
+        else if (c->state == PG_IDLE && !idle)
+            idle = c;
+    if (best && best->queued < SHARED_DEPTH)
+        return best;
+    if (idle) {
+        idle->state = PG_SHARED;
+        return idle;
+    }
+    if (best && !p->down && p->total < p->max && !p->connecting)
+        conn_start(p);      /* grow: the next ones may use it */
+    return best;
+}
+
+/* Request cleanup: the batch is the request's once finished, else the
+ * connection's (it frees it when its results have come). */
+static void
+shared_release(void *arg)
+{
+    pg_batch_t *b = arg;
+    if (b->finished) {
+        evf__pg_batch_clear(b);
+        evf_free(b);
+    } else {
+        b->orphan = true;
+        b->task = NULL;
+    }
+}
+
+int
+evf_pg_pool_pipeline(evf_req *r, evf_pg_pool *p, size_t n,
+                     const evf_pg_stmt *stmts, evf_pg_result **results)
+{
+    if (evf_pool_on_thread())
+        return evf__req_misuse(r, "evf_pg_pool_pipeline");
+    if (!p) {
+        evf_log(r, EVF_LOG_ERROR, "database: no pool (see the log at "
+                "startup)");
+        raise_unavailable(r);
+        return EVF_EINVAL;
+    }
+    pg_conn_t *c = shared_conn(p);
+    if (!c) {
+        /* None to share: borrow one (waiting in line) for this batch. */
+        evf_pg *h = evf_pg_acquire(r, p);
+        if (!h)
+            return EVF_ETIMEDOUT;
+        int rc = evf_pg_pipeline(h, n, stmts, results);
+        if (rc == 0)
+            handle_release(r, h);   /* back now, not at the end */
+        return rc;
+    }
+    size_t ns = evf__pg_slots_needed(c, n, stmts);
+    pg_batch_t *b = evf_calloc(1, sizeof(*b) + ns * sizeof(pg_slot_t));
+    if (!b || evf_defer(r, shared_release, b) < 0) {
+        evf_free(b);
+        evf_raise(r, 500, NULL);
+        return EVF_EINVAL;
+    }
+    b->slots = (pg_slot_t *)(b + 1);
+    if (evf__pg_send(c, b, n, stmts) < 0 || PQflush(c->pg) < 0) {
+        b->finished = true;
+        evf_log(r, EVF_LOG_ERROR, "database: connection lost during "
+                "send: %s", pq_error(c->pg));
+        shared_fail(c);
+        raise_unavailable(r);
+        return EVF_EINVAL;
+    }
+    b->task = evf__req_task(r);
+    if (c->tail)
+        c->tail->qnext = b;
+    else
+        c->batch = b;
+    c->tail = b;
+    c->queued++;
+    watch(c, EV_READ | EV_WRITE);   /* flushed on writability */
+    while (!b->finished)
+        if (evf__task_await(b->task) == EVF_ETIMEDOUT && !b->finished) {
+            b->task = NULL;     /* it completes unseen, freed at the end */
+            return EVF_ETIMEDOUT;
+        }
+    if (b->lost) {
+        raise_unavailable(r);
+        return EVF_EINVAL;
+    }
+    if (b->error) {
+        log_error(r, b->error);
+        evf_raise(r, 500, NULL);
+        return EVF_EINVAL;
+    }
+    size_t s = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->slots[i].prepare && s < n)
+            results[s++] = (evf_pg_result *)b->slots[i].res;
+    return 0;
+}
+
+evf_pg_result *
+evf_pg_pool_query(evf_req *r, evf_pg_pool *p, const evf_pg_stmt *st)
+{
+    evf_pg_result *res = NULL;
+    return evf_pg_pool_pipeline(r, p, 1, st, &res) == 0 ? res : NULL;
 }

@@ -32,9 +32,19 @@ typedef struct pg_batch {
     size_t next;            /* slot the next result belongs to */
     bool done;              /* the sync came back */
     PGresult *error;        /* the first failed result (in its slot) */
+    /* Shared connections (pg.c): the queue of batches in flight. */
+    struct pg_batch *qnext;
+    void *task;             /* to wake when finished (NULL: nobody) */
+    bool finished;          /* out of the queue: done, or lost */
+    bool lost;
+    bool orphan;            /* its request ended: the queue frees it */
 } pg_batch_t;
 
-enum { PG_CONNECTING, PG_IDLE, PG_HELD, PG_RESETTING };
+/*
+ * SHARED: carrying the pipelined batches of several requests (autocommit
+ * statements), driven by the pool's watcher; back to IDLE once drained.
+ */
+enum { PG_CONNECTING, PG_IDLE, PG_HELD, PG_RESETTING, PG_SHARED };
 
 typedef struct pg_conn {
     struct pg_conn *next, *prev;    /* the pool's list */
@@ -47,7 +57,9 @@ typedef struct pg_conn {
     size_t nprepared;
     bool listened;                  /* LISTEN ran: UNLISTEN before reuse */
     bool broken;                    /* lost under a request: close it */
-    pg_batch_t *batch;              /* in flight */
+    pg_batch_t *batch;              /* in flight (SHARED: the first) */
+    pg_batch_t *tail;               /* SHARED: the last in flight */
+    unsigned queued;                /* SHARED: batches in flight */
     pg_batch_t own;                 /* the pool's batch (reset) */
     pg_slot_t own_slots[2];
 } pg_conn_t;
@@ -66,7 +78,8 @@ void evf__pg_forget_prepared(pg_conn_t *c, const char *name);
 /*
  * Queue stmts on c into b (its slots allocated by the caller: n plus one
  * per statement to prepare, see evf__pg_slots_needed), then the sync.  0,
- * or PG_LOST when libpq refused (the connection is unusable).
+ * or PG_LOST when libpq refused (the connection is unusable).  The caller
+ * then makes b c->batch (or queues it behind it).
  */
 size_t evf__pg_slots_needed(const pg_conn_t *c, size_t n,
                             const evf_pg_stmt *stmts);

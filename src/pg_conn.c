@@ -102,7 +102,6 @@ evf__pg_send(pg_conn_t *c, pg_batch_t *b, size_t n, const evf_pg_stmt *stmts)
     b->n = s;
     if (!PQpipelineSync(pg))
         return PG_LOST;
-    c->batch = b;
     return 0;
 }
 

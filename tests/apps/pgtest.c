@@ -206,6 +206,46 @@ pid(evf_req *r)
     evf_json_printf(r, 200, "{\"pid\":%d}", evf_pg_int(res, 0, 0));
 }
 
+/*
+ * GET /pg/shared?k=K[&fail=1][&sleep=S]: five statements pipelined on a
+ * shared connection (no dependency), each 3 * (1000 K + i); their sum.
+ * fail adds a failing statement; sleep a slow one first.
+ */
+static void
+shared(evf_req *r)
+{
+    int64_t k = evf_query_int(r, "k");
+    bool fail = evf_query_bool(r, "fail");
+    const char *sl = evf_query_str(r, "sleep");
+    evf_pg_stmt st[7];
+    evf_pg_result *res[7];
+    char v[5][24];
+    const char *p[5];
+    size_t n = 0;
+    if (sl)
+        st[n++] = (evf_pg_stmt){ .sql = "SELECT pg_sleep($1::float8)",
+                                 .nparams = 1, .params = &sl };
+    for (int i = 0; i < 5; i++) {
+        snprintf(v[i], sizeof(v[i]), "%lld", (long long)(k * 1000 + i));
+        p[i] = v[i];
+        st[n++] = (evf_pg_stmt){ .sql = "SELECT $1::int * 3", .nparams = 1,
+                                 .params = &p[i], .name = "shared3" };
+    }
+    if (fail)
+        st[n++] = (evf_pg_stmt){ .sql = "SELECT 1/0" };
+    if (evf_pg_pool_pipeline(r, pool, n, st, res) < 0)
+        return;
+    long long sum = 0;
+    for (size_t i = sl ? 1 : 0; i < n; i++)
+        sum += evf_pg_int64(res[i], 0, 0);
+    evf_json_printf(r, 200, "{\"k\":%lld,\"sum\":%lld}", (long long)k, sum);
+}
+
+static const evf_query q_shared[] = {
+    EVF_Q("k", EVF_INT), EVF_Q("fail", EVF_BOOL, .def = "false"),
+    EVF_Q("sleep", EVF_STR, .optional = true), { .name = NULL },
+};
+
 static const evf_query q_params[] = {
     EVF_Q("a", EVF_INT), EVF_Q("b", EVF_INT),
     EVF_Q("c", EVF_STR, .optional = true), { .name = NULL },
@@ -238,6 +278,7 @@ static const evf_route routes[] = {
     EVF_GET("/pg/deadline", sleep_, .query = q_s, .deadline = 0.5, DB),
     EVF_GET("/pg/error", error_, DB),
     EVF_GET("/pg/pid", pid, DB),
+    EVF_GET("/pg/shared", shared, .query = q_shared),
     EVF_END
 };
 

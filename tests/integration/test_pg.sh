@@ -126,6 +126,26 @@ check_eq "listen: the notification arrives" '{"channel":"news","payload":"hello 
 fetch "$base/pg/listen?ch=quiet&timeout=0.2"
 check_eq "listen: times out when nothing comes" 408 "$HTTP_STATUS"
 
+# Shared connections: 200 concurrent requests pipelined on the pool's
+# connections, each must get its own results; a failing batch fails only
+# its request.
+for ((k = 1; k <= 200; k++)); do
+    f=false; ((k % 50 == 0)) && f=true
+    printf 'url = "%s"\noutput = "%s"\n' "$base/pg/shared?k=$k&fail=$f" "$tmp/shared.$k"
+done >"$tmp/shared.cfg"
+curl_ -s --parallel --parallel-max 50 -K "$tmp/shared.cfg" >/dev/null || true
+bad=
+for ((k = 1; k <= 200; k++)); do
+    if ((k % 50 == 0)); then want='{"detail":"Internal Server Error"}'
+    else want="{\"k\":$k,\"sum\":$((3 * (5 * k * 1000 + 10)))}"; fi
+    [[ $(cat "$tmp/shared.$k" 2>/dev/null) == "$want" ]] || bad+=" $k"
+done
+check_eq "shared: every request gets its own results, errors stay in theirs" "" "$bad"
+fetch --max-time 0.5 "$base/pg/shared?k=7&sleep=1.5"
+check_eq "shared: a client leaves while its batch runs" 28 "$CURL_RC"
+fetch "$base/pg/shared?k=8"
+check_eq "shared: the connection serves the next batches" '200 {"k":8,"sum":120030}' "$HTTP_STATUS $(body)"
+
 # ---- failures ---------------------------------------------------------------
 fetch "$base/pg/error"
 check_eq "query error: 500 with the plain detail" '500 {"detail":"Internal Server Error"}' "$HTTP_STATUS $(body)"
