@@ -84,6 +84,10 @@ watch(pg_conn_t *c, int events)
 {
     struct ev_loop *loop = evf__loop();
     int fd = PQsocket(c->pg);
+    /* Unchanged: no epoll_ctl (a shared connection is re-armed often). */
+    if (ev_is_active(&c->io) && c->io.fd == fd && c->watching == events)
+        return;
+    c->watching = events;
     ev_io_stop(loop, &c->io);
     if (fd < 0)
         return;
@@ -891,7 +895,9 @@ evf_pg_pool_pipeline(evf_req *r, evf_pg_pool *p, size_t n,
         return EVF_EINVAL;
     }
     b->slots = (pg_slot_t *)(b + 1);
-    if (evf__pg_send(c, b, n, stmts) < 0 || PQflush(c->pg) < 0) {
+    int unsent = 0;
+    if (evf__pg_send(c, b, n, stmts) < 0 ||
+        (unsent = PQflush(c->pg)) < 0) {
         b->finished = true;
         evf_log(r, EVF_LOG_ERROR, "database: connection lost during "
                 "send: %s", pq_error(c->pg));
@@ -906,7 +912,7 @@ evf_pg_pool_pipeline(evf_req *r, evf_pg_pool *p, size_t n,
         c->batch = b;
     c->tail = b;
     c->queued++;
-    watch(c, EV_READ | EV_WRITE);   /* flushed on writability */
+    watch(c, EV_READ | (unsent ? EV_WRITE : 0));
     while (!b->finished)
         if (evf__task_await(b->task) == EVF_ETIMEDOUT && !b->finished) {
             b->task = NULL;     /* it completes unseen, freed at the end */

@@ -52,6 +52,7 @@ typedef struct pg_conn {
     PGconn *pg;
     int state;
     ev_io io;                       /* the pool's watcher (not HELD) */
+    int watching;                   /* its events */
     ev_timer timer;                 /* connect timeout */
     char **prepared;                /* statement names prepared here */
     size_t nprepared;
