@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "evfcgi_pg.h"
+#include "task.h"
 
 /* One result slot of a batch (a prepare's or a statement's). */
 typedef struct pg_slot {
@@ -98,5 +99,45 @@ bool evf__pg_error_is_fatal(const PGresult *res);
 
 /* Free every result of b (PQclear). */
 void evf__pg_batch_clear(pg_batch_t *b);
+
+/* ---- pools (pg_pool.c) --------------------------------------------- */
+
+/* A request's hold on a connection, or its place in the waiters' queue. */
+struct evf_pg {
+    evf_pg_pool *pool;
+    evf_req *req;
+    pg_conn_t *conn;
+    struct evf_pg *wnext;       /* the pool's queue of waiters */
+    evf_task_t *task;           /* awaiting a connection */
+    bool waiting;
+};
+
+struct evf_pg_pool {
+    char *url;
+    unsigned min, max, max_waiters;
+    double connect_timeout;
+    pg_conn_t *conns;           /* every connection */
+    unsigned total, connecting, ready;
+    evf_pg *whead, *wtail;
+    unsigned nwaiting;
+    bool down;                  /* the last connection attempt failed */
+    bool closing;
+    double backoff;
+    ev_timer retry;
+};
+
+/* libpq's last error on one line, for the log (a static buffer). */
+const char *evf__pg_error_line(const PGconn *pg);
+/* The pool's watcher on c: wait for events / stop (and its timer). */
+void evf__pg_watch(pg_conn_t *c, int events);
+void evf__pg_unwatch(pg_conn_t *c);
+/* Open connections up to min_size, and one per waiter up to max_size. */
+void evf__pg_start_connections(evf_pg_pool *p);
+/* A request let c go: reset it and give it back, or close it if busy. */
+void evf__pg_conn_release(pg_conn_t *c);
+/* A connection to pipeline a batch on (SHARED from then on), or NULL. */
+pg_conn_t *evf__pg_shared_conn(evf_pg_pool *p);
+/* A shared connection failed: its batches are lost, it is closed. */
+void evf__pg_shared_fail(pg_conn_t *c);
 
 #endif
