@@ -138,6 +138,16 @@ tx(evf_req *r)
     evf_text(r, 200, end);
 }
 
+/* POST /pg/insert?v=V: one row, autocommit (no deadline). */
+static void
+insert(evf_req *r)
+{
+    evf_pg *c = evf_depends(r, &db_dep);
+    const char *v = evf_query_str(r, "v");
+    evf_pg_query(c, "INSERT INTO items(v) VALUES ($1)", 1, &v);
+    evf_text(r, 200, v);
+}
+
 /* GET /pg/count?v=V: rows holding V. */
 static void
 count(evf_req *r)
@@ -272,6 +282,7 @@ static const evf_route routes[] = {
     EVF_GET("/pg/pipeline", pipeline, .query = q_n, DB),
     EVF_POST("/pg/tx", tx, .query = q_tx, .deadline = 1, DB),
     EVF_GET("/pg/count", count, .query = q_v, DB),
+    EVF_POST("/pg/insert", insert, .query = q_v, DB),
     EVF_GET("/pg/listen", listen_, .query = q_listen, DB),
     EVF_GET("/pg/notify", notify, .query = q_notify, DB),
     EVF_GET("/pg/sleep", sleep_, .query = q_s, DB),

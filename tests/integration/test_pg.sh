@@ -67,7 +67,7 @@ require_alive "$daemon" "database down at start"
 # client_connection_check_interval: a backend whose client closed its
 # connection ends its query (the test sees discarded connections go).
 start_pg_cluster -c client_connection_check_interval=100ms
-psql_ "CREATE TABLE items (v text)"
+psql_ "CREATE TABLE items (n serial, v text)"
 status_of() { curl_ -o /dev/null -w '%{http_code}' "$1" 2>/dev/null || true; }
 wait_for "database up: the pool reconnects by itself" 20 \
     eval '[[ $(status_of "$base/pg/pid") == 200 ]]'
@@ -228,6 +228,29 @@ check_eq "too many waiters: Retry-After" 1 "$(header_value Retry-After)"
 wait_pid "$holder"
 wait_pid "$waiter"
 check_eq "the waiter gets the connection when it is free" "200 200" "$(cat "$tmp/holder.out") $(cat "$tmp/waiter.out")"
+require_alive "$small" "too many waiters"
+
+# FIFO: three requests queued one after the other get the connection in
+# that order (a third daemon: one connection, room for three waiters).
+start_evfcgid_tcp -a "$PGTEST_APP" -w 1 --status-path /status \
+    -o "pgtest:database_url=$PG_URL" -o pgtest:pool_max=1 -o pgtest:max_waiters=3
+stop_pid "$NGINX_PID"
+start_nginx "" "127.0.0.1:$EVFCGID_PORT"
+sbase=http://127.0.0.1:$NGINX_PORT
+wait_for "FIFO: ready" 15 eval '[[ $(status_of "$sbase/pg/pid") == 200 ]]'
+spawn_bg other holder3 "$tmp/holder3.out" curl_ -s -o /dev/null -w '%{http_code}' "$sbase/pg/sleep?s=1"
+holder=$LAST_PID
+wait_for "FIFO: the connection is held" 15 eval '[[ $(sleepers) == 1 ]]'
+fifo_pids=()
+for i in 1 2 3; do
+    spawn_bg other "fifo$i" "$tmp/fifo$i.out" curl_ -s -X POST "$sbase/pg/insert?v=fifo$i"
+    fifo_pids+=("$LAST_PID")
+    wait_for "FIFO: request $i waits" 15 eval '(( $(in_flight) >= i + 2 ))'
+done
+wait_pid "$holder"
+for p in "${fifo_pids[@]}"; do wait_pid "$p"; done
+check_eq "FIFO: served in the order they came" "fifo1,fifo2,fifo3" \
+    "$(psql_ "SELECT string_agg(v, ',' ORDER BY n) FROM items WHERE v LIKE 'fifo%'")"
 spawn_bg other holder2 "$tmp/holder2.out" curl_ -s -o /dev/null -w '%{http_code}' "$sbase/pg/sleep?s=2"
 holder=$LAST_PID
 wait_for "one connection: held again" 15 eval '[[ $(sleepers) == 1 ]]'
