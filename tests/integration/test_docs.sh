@@ -7,7 +7,8 @@
 #    written on the entry's line ("Pq default Li VALUE");
 #  - every option of `evfcgid -h` appears in evfcgid(8), and every long
 #    option its OPTIONS section lists is accepted by evfcgid;
-#  - every function declared in include/evfcgi.h appears in evfcgi(3).
+#  - every function declared in include/evfcgi.h and include/evfcgi_pg.h
+#    appears in evfcgi(3).
 # Reads the pages from $top_srcdir/man (read-only under distcheck).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -101,10 +102,12 @@ done
 check_eq "every long option in evfcgid.8 is accepted by evfcgid" "" "$unknown"
 
 # ---- (d) API functions -----------------------------------------------------
-header=$top_srcdir/include/evfcgi.h
-[[ -r $header ]] || fail "missing $header"
+headers=("$top_srcdir/include/evfcgi.h" "$top_srcdir/include/evfcgi_pg.h")
+for header in "${headers[@]}"; do
+    [[ -r $header ]] || fail "missing $header"
+done
 # Declarations: identifiers followed by "(", comments removed.
-funcs=$(perl -0777 -pe 's{/\*.*?\*/}{}gs' "$header" |
+funcs=$(perl -0777 -pe 's{/\*.*?\*/}{}gs' "${headers[@]}" |
     grep -oE '\bevf_[a-z_]+[[:space:]]*\(' | tr -d ' \t(' | sort -u)
 check_true "include/evfcgi.h declares functions" test -n "$funcs"
 render "$man/evfcgi.3" >"$tmp/evfcgi.3.txt"
@@ -112,4 +115,4 @@ missing=
 for f in $funcs; do
     grep -qF -- "$f(" "$tmp/evfcgi.3.txt" || missing+="$f "
 done
-check_eq "every function of evfcgi.h is in evfcgi.3" "" "$missing"
+check_eq "every function of evfcgi.h and evfcgi_pg.h is in evfcgi.3" "" "$missing"

@@ -12,6 +12,7 @@ set -euo pipefail
 need nm
 need awk
 header=$top_srcdir/include/evfcgi.h
+headers=("$header" "$top_srcdir/include/evfcgi_pg.h")
 lib=$top_builddir/src/.libs/libevfcgi.so
 symfile=$top_builddir/src/evfcgi.sym
 [[ -r $header ]] || { log "ERROR: no $header"; exit 99; }
@@ -23,10 +24,10 @@ symfile=$top_builddir/src/evfcgi.sym
 # "extern type name;" a variable.
 declared=$(
     {
-        grep -oE '^[A-Za-z_][A-Za-z0-9_ *]*[^A-Za-z0-9_(*]\**[A-Za-z_][A-Za-z0-9_]*\(' "$header" |
+        grep -hoE '^[A-Za-z_][A-Za-z0-9_ *]*[^A-Za-z0-9_(*]\**[A-Za-z_][A-Za-z0-9_]*\(' "${headers[@]}" |
             { grep -vE '^(typedef|static|return)[[:space:]]' || true; } |
             sed -E 's/.*[^A-Za-z0-9_]([A-Za-z_][A-Za-z0-9_]*)\($/\1/'
-        { grep -E '^extern[[:space:]][^(]*;' "$header" || true; } |
+        { grep -hE '^extern[[:space:]][^(]*;' "${headers[@]}" || true; } |
             sed -E 's/[[:space:]]*(=.*|\[.*)?;.*$//; s/.*[^A-Za-z0-9_]//'
     } | LC_ALL=C sort -u
 )
