@@ -223,7 +223,12 @@ int evf_defer(evf_req *r, void (*fn)(void *arg), void *arg);
  * Responses.  A request is answered once: by evf_respond and its helpers,
  * by evf_raise, or by a stream.  Headers added before the answer go with
  * it.  These return 0, or a negative number when the request was already
- * answered or the client is gone.
+ * answered or the client is gone.  A header name must be an RFC 9110
+ * token other than Status and Content-Length (evfcgi writes those), and
+ * no value may hold a control byte but HTAB (CR and LF would start a
+ * header of their own): evf_add_header refuses them (EVF_EINVAL), a
+ * content type with one makes the answer a logged 500 (EVF_EINVAL), and
+ * evf_raise_headers sends its answer without such a header (logged).
  */
 int evf_add_header(evf_req *r, const char *name, const char *value);
 int evf_respond(evf_req *r, int status, const char *content_type,
