@@ -267,7 +267,7 @@ params_end(evf_req *r)
         r->reject = 503;
         return 0;
     }
-    evf_pct_decode(path, uri, len, false);
+    r->path_len = evf_pct_decode(path, uri, len, false);
     r->path = path;
     return 0;
 }

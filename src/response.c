@@ -24,6 +24,7 @@
 #include "log.h"
 #include "pool.h"
 #include "request_int.h"
+#include "url.h"
 
 /* Where the request's records go: see the file comment. */
 static evf_buf_t *
@@ -294,7 +295,10 @@ evf_json_printf(evf_req *r, int status, const char *fmt, ...)
     return answer_json_str(r, status, s, len);
 }
 
-/* Escape s as a JSON string into dst (cap bytes); false if it won't fit. */
+/*
+ * Escape s as a JSON string into dst (cap bytes), bytes that are not
+ * UTF-8 as U+FFFD; false if it won't fit.
+ */
 static bool
 json_quote(char *dst, size_t cap, const char *s, size_t *len)
 {
@@ -306,7 +310,16 @@ json_quote(char *dst, size_t cap, const char *s, size_t *len)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (n + 8 >= cap)
             return false;
-        if (*p == '"' || *p == '\\') {
+        size_t seq = *p < 0x80 ? 1 : evf_utf8_seq(p, strlen((const char *)p));
+        if (!seq) {
+            /* Not UTF-8 (a detail echoing the request): U+FFFD. */
+            memcpy(dst + n, "\\ufffd", 6);
+            n += 6;
+        } else if (seq > 1) {
+            memcpy(dst + n, p, seq);
+            n += seq;
+            p += seq - 1;
+        } else if (*p == '"' || *p == '\\') {
             dst[n++] = '\\';
             dst[n++] = (char)*p;
         } else if (*p < 0x20) {

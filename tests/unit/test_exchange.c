@@ -13,7 +13,9 @@
  * the request path answers that request (503) and keeps the connection;
  * app-level evf_log(NULL, ...); the built-in ping and status pages;
  * response heads refuse header names that are not tokens or are reserved,
- * values and content types with control bytes (byte-exact heads).
+ * values and content types with control bytes (byte-exact heads); a %00
+ * in a path or query value answers 422, and bytes that are not UTF-8
+ * echoed in a 422 or a raised detail become U+FFFD (valid JSON).
  */
 #include "config.h"
 
@@ -39,6 +41,7 @@
 #include "settings.h"
 #include "stats.h"
 #include "unit.h"
+#include "url.h"
 
 static struct {
     unsigned after;         /* handler went on after an await */
@@ -317,6 +320,13 @@ h_raise_inject(evf_req *r)
     evf_raise_headers(r, 401, "no", hdrs);
 }
 
+/* /raise-bytes: a detail that is not UTF-8. */
+static void
+h_raise_bytes(evf_req *r)
+{
+    evf_raise(r, 404, "no \xff\xfe item");
+}
+
 static const evf_query q_opt[] = {
     EVF_Q("q", EVF_INT, .def = "0"),
     { .name = NULL },
@@ -338,6 +348,7 @@ static const evf_route routes[] = {
     EVF_GET("/small/{x}", h_small, .query = q_opt),
     EVF_GET("/busy", h_busy),
     EVF_GET("/hdrs", h_hdrs),
+    EVF_GET("/raise-bytes", h_raise_bytes),
     EVF_GET("/ctype", h_ctype),
     EVF_GET("/ctype-stream", h_ctype_stream),
     EVF_GET("/raise-inject", h_raise_inject),
@@ -493,6 +504,69 @@ test_header_injection(void)
                                 "Content-Type: application/json\r\n"
                                 "Content-Length: 15\r\n\r\n"
                                 "{\"detail\":\"no\"}"));
+    finish_conn();
+}
+
+/* The body of id parses as JSON and holds no byte that is not UTF-8. */
+static bool
+body_valid_json(uint16_t id)
+{
+    size_t len = 0;
+    const char *b = body_of(id, &len);
+    if (!b)
+        return false;
+    for (size_t i = 0; i < len;) {
+        size_t n = evf_utf8_seq((const unsigned char *)b + i, len - i);
+        if (!n || memchr(b + i, '\0', n))
+            return false;
+        i += n;
+    }
+    json_tokener *tok = json_tokener_new();
+    json_object *o = json_tokener_parse_ex(tok, b, (int)len);
+    bool ok = o && json_tokener_get_parse_end(tok) == len;
+    json_object_put(o);
+    json_tokener_free(tok);
+    return ok;
+}
+
+static bool
+body_has(uint16_t id, const char *want)
+{
+    size_t len = 0;
+    const char *b = body_of(id, &len);
+    return b && memmem(b, len, want, strlen(want));
+}
+
+/* %00 in a path or query value: 422; bytes not UTF-8: U+FFFD. */
+static void
+test_nul_and_bytes(void)
+{
+    open_conn();
+    send_get(1, "/small/a?q=5%00abc");
+    CU_ASSERT_TRUE(ended(1, 5.0));
+    CU_ASSERT_EQUAL(status_of(1), 422);
+    CU_ASSERT_TRUE(body_valid_json(1));
+    CU_ASSERT_TRUE(body_has(1, "\"loc\":[\"query\",\"q\"]"));
+    CU_ASSERT_TRUE(body_has(1, "\"input\":\"5\\u00"));
+
+    send_get(2, "/small/a%00b");
+    CU_ASSERT_TRUE(ended(2, 5.0));
+    CU_ASSERT_EQUAL(status_of(2), 422);
+    CU_ASSERT_TRUE(body_valid_json(2));
+    CU_ASSERT_TRUE(body_has(2, "\"loc\":[\"path\",\"x\"]"));
+    CU_ASSERT_TRUE(body_has(2, "\"input\":\"a\\u0000b\""));
+
+    send_get(3, "/small/x?q=%ff%fe");
+    CU_ASSERT_TRUE(ended(3, 5.0));
+    CU_ASSERT_EQUAL(status_of(3), 422);
+    CU_ASSERT_TRUE(body_valid_json(3));
+    CU_ASSERT_TRUE(body_has(3, "\"input\":\"\xef\xbf\xbd\xef\xbf\xbd\""));
+
+    send_get(4, "/raise-bytes");
+    CU_ASSERT_TRUE(ended(4, 5.0));
+    CU_ASSERT_EQUAL(status_of(4), 404);
+    CU_ASSERT_TRUE(body_valid_json(4));
+    CU_ASSERT_TRUE(body_is(4, "{\"detail\":\"no \\ufffd\\ufffd item\"}"));
     finish_conn();
 }
 
@@ -729,6 +803,7 @@ static CU_TestInfo tests[] = {
     { "deadline: bounds evf_to_thread", test_deadline_thread },
     { "errors carry only their own headers", test_error_headers },
     { "response heads refuse injected headers", test_header_injection },
+    { "NUL in values: 422; bodies stay UTF-8 JSON", test_nul_and_bytes },
     { "dependencies before the 422", test_deps_before_422 },
     { "declared dependencies in a blocking handler", test_blocking_depends },
     { "awaits on a pool thread: EVF_EINVAL", test_pool_misuse },
