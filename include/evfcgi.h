@@ -345,8 +345,10 @@ int evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp);
 
 /*
  * Answer an evf_http failure as users expect and end the request (as
- * evf_raise): 504 for a timeout, 502 otherwise, the detail naming the
- * upstream status or error.
+ * evf_raise): 504 {"detail":"Gateway Timeout"} for a timeout, 502
+ * {"detail":"Bad Gateway"} otherwise.  The cause (the upstream's status,
+ * libcurl's error with its address or host name) goes to the error log,
+ * never to the client.
  */
 int evf_http_raise(evf_req *r, int rc, const evf_http_response *resp);
 

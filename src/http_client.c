@@ -344,16 +344,19 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
 int
 evf_http_raise(evf_req *r, int rc, const evf_http_response *resp)
 {
-    char detail[256];
-    if (rc == EVF_ETIMEDOUT)
-        return evf_raise(r, 504, "Gateway Timeout: the upstream did not "
-                                 "answer in time");
-    if (rc == EVF_EHTTPSTATUS) {
-        snprintf(detail, sizeof(detail),
-                 "Bad Gateway: the upstream answered %ld", resp->status);
-        return evf_raise(r, 502, detail);
+    /*
+     * The cause (libcurl's text, the upstream's address, port or host
+     * name) goes to the error log only: it is no business of the client.
+     */
+    if (rc == EVF_ETIMEDOUT) {
+        evf_log(r, EVF_LOG_ERROR, "upstream request timed out");
+        return evf_raise(r, 504, "Gateway Timeout");
     }
-    snprintf(detail, sizeof(detail), "Bad Gateway: %s",
-             resp && resp->error ? resp->error : "upstream failed");
-    return evf_raise(r, 502, detail);
+    if (rc == EVF_EHTTPSTATUS)
+        evf_log(r, EVF_LOG_ERROR, "upstream answered %ld",
+                resp ? resp->status : 0L);
+    else
+        evf_log(r, EVF_LOG_ERROR, "upstream request failed: %s",
+                resp && resp->error ? resp->error : "unknown error");
+    return evf_raise(r, 502, "Bad Gateway");
 }
