@@ -65,6 +65,15 @@ check_match "upstream 404: a plain 502" \
 check_true "... the status is in the error log" \
     poll_until 10 grep -q "upstream answered 404" "$EVFCGID_LOG"
 
+# An upstream body over the client's own cap (8 MiB, far below max_body),
+# streamed without Content-Length: cut by the running count, a plain 502.
+start_app "$up/big?bytes=9000000"
+out=$(client request "$app" GET /external-data)
+check_match "upstream body over 8 MiB: a plain 502" \
+    $'^Status: 502 .*\r\n\r\n\\{"detail":"Bad Gateway"\\}$' "$out"
+check_true "... logged as too large" \
+    poll_until 10 grep -q "upstream request failed: upstream answer too large" "$EVFCGID_LOG"
+
 # Upstream slower than the request deadline: 504, on time.
 start_app "$up/sleep?ms=3000" --deadline 0.5
 t0=$(date +%s%N)
