@@ -223,7 +223,12 @@ int evf_defer(evf_req *r, void (*fn)(void *arg), void *arg);
  * Responses.  A request is answered once: by evf_respond and its helpers,
  * by evf_raise, or by a stream.  Headers added before the answer go with
  * it.  These return 0, or a negative number when the request was already
- * answered or the client is gone.
+ * answered or the client is gone.  A header name must be an RFC 9110
+ * token other than Status and Content-Length (evfcgi writes those), and
+ * no value may hold a control byte but HTAB (CR and LF would start a
+ * header of their own): evf_add_header refuses them (EVF_EINVAL), a
+ * content type with one makes the answer a logged 500 (EVF_EINVAL), and
+ * evf_raise_headers sends its answer without such a header (logged).
  */
 int evf_add_header(evf_req *r, const char *name, const char *value);
 int evf_respond(evf_req *r, int status, const char *content_type,
@@ -340,8 +345,10 @@ int evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp);
 
 /*
  * Answer an evf_http failure as users expect and end the request (as
- * evf_raise): 504 for a timeout, 502 otherwise, the detail naming the
- * upstream status or error.
+ * evf_raise): 504 {"detail":"Gateway Timeout"} for a timeout, 502
+ * {"detail":"Bad Gateway"} otherwise.  The cause (the upstream's status,
+ * libcurl's error with its address or host name) goes to the error log,
+ * never to the client.
  */
 int evf_http_raise(evf_req *r, int rc, const evf_http_response *resp);
 

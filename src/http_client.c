@@ -179,10 +179,23 @@ evf_http_shutdown(void)
     hc.multi = NULL;
 }
 
+/*
+ * The most bytes of an upstream answer kept in memory (its body, and its
+ * header block apart): the client's own cap, well below max_body, so
+ * that a few huge upstream answers cannot take a worker's memory.
+ */
+static size_t
+upstream_cap(void)
+{
+    return evf_settings.max_body < EVF_HTTP_MAX_ANSWER
+               ? evf_settings.max_body : EVF_HTTP_MAX_ANSWER;
+}
+
 static size_t
 append(evf_buf_t *b, transfer_t *t, const char *p, size_t n)
 {
-    if (n > evf_settings.max_body - b->len) {
+    /* The running count: an answer without Content-Length is cut too. */
+    if (n > upstream_cap() - b->len) {
         t->too_big = true;
         return 0;   /* makes curl fail the transfer */
     }
@@ -276,6 +289,9 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "evfcgi/" PACKAGE_VERSION);
+    /* A Content-Length over the cap fails at once, before any byte. */
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                     (curl_off_t)upstream_cap());
     if (timeout > 0) {
         long ms = (long)(timeout * 1000 + 0.5);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);
@@ -329,7 +345,8 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
         return EVF_ETIMEDOUT;
     }
     if (t->result != CURLE_OK) {
-        resp->error = t->too_big ? "upstream answer too large"
+        bool big = t->too_big || t->result == CURLE_FILESIZE_EXCEEDED;
+        resp->error = big ? "upstream answer too large"
                       : t->errbuf[0] ? evf_strdup(r, t->errbuf)
                                      : curl_easy_strerror(t->result);
         return EVF_EHTTP;
@@ -344,16 +361,19 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
 int
 evf_http_raise(evf_req *r, int rc, const evf_http_response *resp)
 {
-    char detail[256];
-    if (rc == EVF_ETIMEDOUT)
-        return evf_raise(r, 504, "Gateway Timeout: the upstream did not "
-                                 "answer in time");
-    if (rc == EVF_EHTTPSTATUS) {
-        snprintf(detail, sizeof(detail),
-                 "Bad Gateway: the upstream answered %ld", resp->status);
-        return evf_raise(r, 502, detail);
+    /*
+     * The cause (libcurl's text, the upstream's address, port or host
+     * name) goes to the error log only: it is no business of the client.
+     */
+    if (rc == EVF_ETIMEDOUT) {
+        evf_log(r, EVF_LOG_ERROR, "upstream request timed out");
+        return evf_raise(r, 504, "Gateway Timeout");
     }
-    snprintf(detail, sizeof(detail), "Bad Gateway: %s",
-             resp && resp->error ? resp->error : "upstream failed");
-    return evf_raise(r, 502, detail);
+    if (rc == EVF_EHTTPSTATUS)
+        evf_log(r, EVF_LOG_ERROR, "upstream answered %ld",
+                resp ? resp->status : 0L);
+    else
+        evf_log(r, EVF_LOG_ERROR, "upstream request failed: %s",
+                resp && resp->error ? resp->error : "unknown error");
+    return evf_raise(r, 502, "Bad Gateway");
 }

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,9 +21,30 @@
 #include "request_int.h"
 #include "url.h"
 
+/*
+ * A JSON string of s[0..len) as the client sent it: a byte that is not
+ * UTF-8 becomes U+FFFD (json-c would write it raw, making the body invalid
+ * JSON), a NUL is escaped.  NULL when out of memory.
+ */
+static json_object *
+json_text(const char *s, size_t len)
+{
+    char small[256];
+    char *t = len < sizeof(small) / 3 ? small : malloc(3 * len + 1);
+    if (!t)
+        return NULL;
+    size_t n = evf_utf8_scrub(t, s, len);
+    json_object *o = json_object_new_string_len(t, (int)n);
+    if (t != small)
+        free(t);
+    return o;
+}
+
+/* Add FastAPI's error item; input[0..ilen) is echoed (NULL: null). */
 static void
-add_error(json_object **errs, const char *type, const char *where,
-          const char *name, const char *msg, const char *input)
+add_error_len(json_object **errs, const char *type, const char *where,
+              const char *name, const char *msg, const char *input,
+              size_t ilen)
 {
     if (!*errs)
         *errs = json_object_new_array();
@@ -34,9 +56,16 @@ add_error(json_object **errs, const char *type, const char *where,
         json_object_array_add(loc, json_object_new_string(name));
     json_object_object_add(e, "loc", loc);
     json_object_object_add(e, "msg", json_object_new_string(msg));
-    json_object_object_add(e, "input",
-                           input ? json_object_new_string(input) : NULL);
+    json_object_object_add(e, "input", input ? json_text(input, ilen) : NULL);
     json_object_array_add(*errs, e);
+}
+
+static void
+add_error(json_object **errs, const char *type, const char *where,
+          const char *name, const char *msg, const char *input)
+{
+    add_error_len(errs, type, where, name, msg, input,
+                  input ? strlen(input) : 0);
 }
 
 /* Convert v->text by v->type.  NULL when valid, else the error type. */
@@ -58,6 +87,19 @@ convert(value_t *v, const char **msg)
 
 static void parse_query(evf_req *r);
 static const char *query_raw(evf_req *r, const char *name);
+static const pair_t *query_pair(evf_req *r, const char *name);
+
+/*
+ * A value whose decoding gave a NUL byte (%00): C strings would cut it
+ * short (5%00abc would validate as 5), so it is refused, echoed whole.
+ */
+static void
+nul_error(json_object **errs, const char *where, const char *name,
+          const char *text, size_t len)
+{
+    add_error_len(errs, "string_no_nul", where, name,
+                  "Input should not contain a NUL byte", text, len);
+}
 
 /* Bounds of a declared query parameter; adds the error if out of them. */
 static void
@@ -147,6 +189,11 @@ evf__req_validate(evf_req *r, const evf_match_t *m)
     const evf_route *rt = r->route->route;
     json_object *errs = NULL;
 
+    /* A %00 in the path: routed on what came before it. */
+    const char *path_end = r->path + r->path_len;
+    const char *nul_at = r->path + strlen(r->path);
+    if (nul_at == path_end)
+        nul_at = NULL;
     r->npvals = m->ncaps;
     if (m->ncaps) {
         r->pvals = evf_alloc(r, m->ncaps * sizeof(value_t));
@@ -160,6 +207,15 @@ evf__req_validate(evf_req *r, const evf_match_t *m)
         v->text = evf__req_strndup(r, m->caps[i].value, m->caps[i].len);
         if (!v->text)
             goto nomem;
+        if (nul_at && m->caps[i].value + m->caps[i].len == nul_at) {
+            /* This segment went on past a NUL: refuse it whole. */
+            const char *end = memchr(nul_at + 1, '/', path_end - nul_at - 1);
+            const char *seg = m->caps[i].value;
+            nul_error(&errs, "path", v->name, seg,
+                      (size_t)((end ? end : path_end) - seg));
+            nul_at = NULL;
+            continue;
+        }
         const char *msg;
         const char *et = convert(v, &msg);
         if (et)
@@ -180,8 +236,13 @@ evf__req_validate(evf_req *r, const evf_match_t *m)
         memset(v, 0, sizeof(*v));
         v->name = q->name;
         v->type = q->type;
-        v->text = query_raw(r, q->name);
+        const pair_t *qp = query_pair(r, q->name);
+        v->text = qp ? qp->value : NULL;
         bool given = v->text != NULL;
+        if (given && strlen(v->text) != qp->vlen) {
+            nul_error(&errs, "query", q->name, v->text, qp->vlen);
+            continue;
+        }
         if (!given)
             v->text = q->def;
         if (!v->text) {
@@ -199,6 +260,8 @@ evf__req_validate(evf_req *r, const evf_match_t *m)
         if (!given)
             v->text = NULL;     /* evf_query_has: it was not given */
     }
+    if (nul_at)                 /* past the NUL, not in a parameter */
+        nul_error(&errs, "path", NULL, r->path, r->path_len);
     if (rt->json_body)
         parse_json_body(r, &errs);
     /* Answered (422) after the dependencies, as FastAPI orders them. */
@@ -310,20 +373,27 @@ parse_query(evf_req *r)
         if (!name || !value)
             return;
         evf_pct_decode(name, f.name, f.nlen, true);
-        evf_pct_decode(value, f.value, f.vlen, true);
-        r->query[r->nquery++] = (pair_t){ name, value };
+        size_t vl = evf_pct_decode(value, f.value, f.vlen, true);
+        r->query[r->nquery++] = (pair_t){ name, value, vl };
     }
 }
 
-static const char *
-query_raw(evf_req *r, const char *name)
+static const pair_t *
+query_pair(evf_req *r, const char *name)
 {
     if (!r->query_parsed)
         parse_query(r);
     for (size_t i = 0; i < r->nquery; i++)
         if (strcmp(r->query[i].name, name) == 0)
-            return r->query[i].value;
+            return &r->query[i];
     return NULL;
+}
+
+static const char *
+query_raw(evf_req *r, const char *name)
+{
+    const pair_t *p = query_pair(r, name);
+    return p ? p->value : NULL;
 }
 
 bool

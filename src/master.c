@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -247,12 +248,21 @@ master_close_watchers(void)
 static int
 spawn_worker(unsigned slot)
 {
+    pid_t master = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         evf_log_error("fork: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
+        /*
+         * A worker left behind by a master killed outright would keep the
+         * listeners (a restart fails with "Address already in use"): the
+         * master's death is a graceful stop.  The check after catches a
+         * master that died before the request took effect.
+         */
+        if (prctl(PR_SET_PDEATHSIG, SIGQUIT) < 0 || getppid() != master)
+            _exit(0);
         ev_loop_fork(EV_DEFAULT);
         master_close_watchers();
         close(m.ready_pipe[0]);

@@ -229,6 +229,7 @@ void
 evf_process_unlink_sockets(const evf_config_t *c, size_t n)
 {
     for (size_t i = 0; i < n && i < c->nlisten; i++)
-        if (strncmp(c->listen[i], "unix:", 5) == 0)
+        if (strncmp(c->listen[i], "unix:", 5) == 0 &&
+            evf_listen_unix_ours(c->listen[i] + 5))
             unlink(c->listen[i] + 5);
 }

@@ -267,7 +267,7 @@ params_end(evf_req *r)
         r->reject = 503;
         return 0;
     }
-    evf_pct_decode(path, uri, len, false);
+    r->path_len = evf_pct_decode(path, uri, len, false);
     r->path = path;
     return 0;
 }
@@ -294,9 +294,10 @@ store_str(char *dst, const uint8_t *p, size_t len)
  * A name or value keeps what precedes its first NUL byte (all a C string
  * shows anyway), so that params_end can walk the strings back.
  *
- * A pair claiming more bytes than the params limit could ever hold is an
- * impossible length: the connection is closed at once instead of waiting
- * for bytes that will not come.
+ * A pair claiming more bytes than the params limit could ever hold is
+ * answered 431 as soon as its lengths arrive, like a stream over the limit:
+ * the rest of it is read and dropped, and the connection goes on (any
+ * 31-bit length is valid FastCGI).  Returns 0.
  */
 static int
 scan_pairs(evf_req *r)
@@ -314,7 +315,15 @@ scan_pairs(evf_req *r)
         r->npairs++;
     }
     r->scan = scan.pos;
-    return rc < 0 ? EVF_EPROTO : 0;
+    if (rc < 0) {
+        /*
+         * The pair would end past the limit: answer 431 whatever the
+         * record boundaries, and drop the rest of the stream unstored.
+         */
+        r->reject = 431;
+        evf_buf_free(&r->raw);
+    }
+    return 0;
 }
 
 int

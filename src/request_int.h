@@ -28,6 +28,7 @@ enum stage { S_PARAMS, S_STDIN, S_RUNNING };
 
 typedef struct pair {
     const char *name, *value;
+    size_t vlen;            /* query pairs: the decoded length (past a NUL) */
 } pair_t;
 
 typedef struct value {
@@ -80,6 +81,7 @@ struct evf_req {
     bool query_parsed;
     const char *method;
     const char *path;
+    size_t path_len;        /* decoded; beyond strlen(path) if it had %00 */
     const evf_router_t *router; /* the owner's route table, at start */
     evf_route_entry_t *route;
     value_t *pvals;         /* path parameters */

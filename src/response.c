@@ -17,12 +17,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fcgi_writer.h"
 #include "http_status.h"
 #include "log.h"
 #include "pool.h"
 #include "request_int.h"
+#include "url.h"
 
 /* Where the request's records go: see the file comment. */
 static evf_buf_t *
@@ -58,14 +60,55 @@ evf__req_take_pending(evf_req *r)
     evf_buf_free(&r->pend);
 }
 
-/* Append "name: value\r\n" to the headers of the answer. */
+/* An RFC 9110 token character (tchar). */
+static bool
+is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/*
+ * True when a header value has no control byte (HTAB aside): a CR or LF
+ * would let it start a header of its own, a NUL would cut it short.
+ */
+static bool
+value_ok(const char *v, size_t vl)
+{
+    for (size_t i = 0; i < vl; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * True when name is a token and not one of the headers evfcgi writes
+ * itself (a second Status or Content-Length would contradict the first).
+ */
+static bool
+name_ok(const char *name, size_t nl)
+{
+    if (!nl)
+        return false;
+    for (size_t i = 0; i < nl; i++)
+        if (!is_tchar((unsigned char)name[i]))
+            return false;
+    return !(nl == 6 && !strncasecmp(name, "Status", 6)) &&
+           !(nl == 14 && !strncasecmp(name, "Content-Length", 14));
+}
+
+/*
+ * Append "name: value\r\n" to the headers of the answer.  Returns 0, or
+ * EVF_EINVAL for a name that is not a token or is reserved, a value with
+ * a control byte, or no memory.
+ */
 static int
 push_header(evf_req *r, const char *name, size_t nl, const char *value,
             size_t vl)
 {
-    /* A CR or LF would let a value start a header of its own. */
-    if (!nl || memchr(name, '\r', nl) || memchr(name, '\n', nl) ||
-        memchr(name, ':', nl) || strpbrk(value, "\r\n"))
+    if (!name_ok(name, nl) || !value_ok(value, vl))
         return EVF_EINVAL;
     size_t need = r->hdrs_len + nl + vl + 4;
     char *h = evf_alloc(r, need + 1);
@@ -91,7 +134,7 @@ push_header(evf_req *r, const char *name, size_t nl, const char *value,
 int
 evf_add_header(evf_req *r, const char *name, const char *value)
 {
-    if (r->answered)
+    if (r->answered || !name || !value)
         return EVF_EINVAL;
     return push_header(r, name, strlen(name), value, strlen(value));
 }
@@ -118,7 +161,8 @@ set_headers(evf_req *r, const char *const *headers)
 
 /*
  * Write the CGI response head and body (or, for a stream, the head only).
- * Returns 0, EVF_EINVAL when already answered, EVF_EGONE when the client
+ * Returns 0, EVF_EINVAL when already answered or when ctype has a control
+ * byte (then a 500 is answered instead, logged), EVF_EGONE when the client
  * left or the output could not be buffered.
  */
 static int
@@ -127,6 +171,13 @@ answer(evf_req *r, int status, const char *ctype, const void *body,
 {
     if (r->answered)
         return EVF_EINVAL;
+    if (ctype && !value_ok(ctype, strlen(ctype))) {
+        evf_log_error("%s: the content type given with status %d has a "
+                      "control byte; answered 500 instead",
+                      evf__req_label(r), status);
+        evf__req_answer_error(r, 500, NULL, NULL);
+        return EVF_EINVAL;
+    }
     r->answered = true;
     r->status = status;
     r->streaming = stream;
@@ -244,7 +295,10 @@ evf_json_printf(evf_req *r, int status, const char *fmt, ...)
     return answer_json_str(r, status, s, len);
 }
 
-/* Escape s as a JSON string into dst (cap bytes); false if it won't fit. */
+/*
+ * Escape s as a JSON string into dst (cap bytes), bytes that are not
+ * UTF-8 as U+FFFD; false if it won't fit.
+ */
 static bool
 json_quote(char *dst, size_t cap, const char *s, size_t *len)
 {
@@ -256,7 +310,16 @@ json_quote(char *dst, size_t cap, const char *s, size_t *len)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (n + 8 >= cap)
             return false;
-        if (*p == '"' || *p == '\\') {
+        size_t seq = *p < 0x80 ? 1 : evf_utf8_seq(p, strlen((const char *)p));
+        if (!seq) {
+            /* Not UTF-8 (a detail echoing the request): U+FFFD. */
+            memcpy(dst + n, "\\ufffd", 6);
+            n += 6;
+        } else if (seq > 1) {
+            memcpy(dst + n, p, seq);
+            n += seq;
+            p += seq - 1;
+        } else if (*p == '"' || *p == '\\') {
             dst[n++] = '\\';
             dst[n++] = (char)*p;
         } else if (*p < 0x20) {

@@ -59,6 +59,42 @@ set_nonblock(int fd)
     return 0;
 }
 
+/* The socket files this process bound: removed at exit only if still so. */
+#define MAX_OWNED 64
+static struct {
+    dev_t dev;
+    ino_t ino;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+} owned[MAX_OWNED];
+static size_t nowned;
+
+/* True when something accepts connections on the socket at sun. */
+static bool
+in_use(const struct sockaddr_un *sun)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return false;
+    int rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+    /* EAGAIN: a listener whose backlog is full is still a listener. */
+    bool used = rc == 0 || errno == EAGAIN || errno == EINPROGRESS;
+    close(fd);
+    return used;
+}
+
+bool
+evf_listen_unix_ours(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return false;
+    for (size_t i = 0; i < nowned; i++)
+        if (owned[i].dev == st.st_dev && owned[i].ino == st.st_ino &&
+            strcmp(owned[i].path, path) == 0)
+            return true;
+    return false;
+}
+
 static int
 listen_unix(const char *path, int backlog, unsigned mode, char *err,
             size_t errlen)
@@ -74,15 +110,31 @@ listen_unix(const char *path, int backlog, unsigned mode, char *err,
         snprintf(err, errlen, "socket: %s", strerror(errno));
         return -1;
     }
-    /* A socket file left by a previous run is replaced; other files are
-     * not touched. */
+    /*
+     * A socket file left by a previous run is replaced; other files are
+     * not touched, nor is a socket something still accepts on (a running
+     * instance would be left unreachable).
+     */
     struct stat st;
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        if (in_use(&sun)) {
+            snprintf(err, errlen, "unix:%s: another process is listening "
+                     "on it (not replaced)", path);
+            close(fd);
+            return -1;
+        }
         unlink(path);
+    }
     if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
         snprintf(err, errlen, "bind unix:%s: %s", path, strerror(errno));
         close(fd);
         return -1;
+    }
+    if (lstat(path, &st) == 0 && nowned < MAX_OWNED) {
+        owned[nowned].dev = st.st_dev;
+        owned[nowned].ino = st.st_ino;
+        snprintf(owned[nowned].path, sizeof(owned[nowned].path), "%s", path);
+        nowned++;
     }
     if (chmod(path, mode) < 0) {
         snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));

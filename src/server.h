@@ -40,4 +40,11 @@ void evf_server_pause(void);
 /* Stop accepting and free the watchers; close the sockets if close_fds. */
 void evf_server_stop(bool close_fds);
 
+/*
+ * True when path is still the socket file this process bound (same device
+ * and inode): what may be unlinked at exit without removing another
+ * instance's socket.
+ */
+bool evf_listen_unix_ours(const char *path);
+
 #endif

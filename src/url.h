@@ -1,5 +1,5 @@
 /*
- * url: percent-decoding and query-string splitting, pure.
+ * url: percent-decoding, query-string splitting and UTF-8 checks, pure.
  *
  * Nothing here allocates or keeps state: the caller owns every buffer, and
  * the functions work on explicit lengths, so a string need not be
@@ -46,5 +46,20 @@ size_t evf_url_query_max(const char *qs, size_t len);
  */
 bool evf_url_query_next(const char *qs, size_t len, size_t *pos,
                         evf_url_field_t *f);
+
+/*
+ * The length (1 to 4) of the well-formed UTF-8 sequence at p (left bytes
+ * available), or 0 when p[0] does not start one (stray continuation,
+ * overlong form, surrogate, beyond U+10FFFF, cut short).
+ */
+size_t evf_utf8_seq(const unsigned char *p, size_t left);
+
+/*
+ * Copy src[0..len) to dst (which holds 3 * len + 1 bytes), replacing each
+ * byte that does not start a well-formed UTF-8 sequence by U+FFFD, as
+ * Python's decode(errors="replace") does byte by byte; NUL-terminates dst.
+ * Returns the length written.  Embedded NULs are copied.
+ */
+size_t evf_utf8_scrub(char *dst, const char *src, size_t len);
 
 #endif

@@ -30,6 +30,44 @@ check_echo_empty() {
     check_eq "POST /echo empty: body length" 0 "$(wc -c <"$tmp/body" | tr -d ' ')"
 }
 
+# A Content-Type reflected by /echo must not add headers of its own: the
+# request goes out raw (curl cuts -H values at CR/LF), one variant per
+# way a line can end; whatever nginx makes of it, no Set-Cookie and no
+# second Content-Length reach the client.  nginx splits or refuses CR and
+# LF itself; a control byte it passes on makes the answer a 500.
+check_echo_injection() {
+    local base=$1 hostport=${1#http://} v out
+    for v in 'a\r\nSet-Cookie: x=1' 'a\rSet-Cookie: x=1' 'a\nSet-Cookie: x=1' \
+        'a\x01Set-Cookie: x=1'; do
+        out=$(python3 - "$hostport" "$v" <<'PY'
+import socket, sys
+host, port = sys.argv[1].split(':')
+ctype = sys.argv[2].encode().decode('unicode_escape').encode('latin-1')
+s = socket.create_connection((host, int(port)), timeout=30)
+s.sendall(b'POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'
+          b'Content-Type: ' + ctype + b'\r\nContent-Length: 2\r\n\r\nhi')
+data = b''
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+head = data.split(b'\r\n\r\n', 1)[0].decode('latin-1')
+print(head.split('\r\n', 1)[0])
+for line in head.split('\r\n')[1:]:
+    if line.lower().startswith(('set-cookie', 'content-length')):
+        print(line)
+PY
+)
+        log "Content-Type '$v': $(tr '\n' '|' <<<"$out")"
+        check_true "Content-Type '$v': no Set-Cookie" \
+            bash -c '! grep -qi "^set-cookie" <<<"$1"' _ "$out"
+        check_true "Content-Type '$v': at most one Content-Length" \
+            test "$(grep -ci '^content-length' <<<"$out")" -le 1
+    done
+    check_match "Content-Type with a control byte: 500" '^HTTP/1.1 500 ' "$out"
+}
+
 check_big() {
     local base=$1 out
     # 50 MB: far more than any buffer on the way, so the daemon must cope
@@ -200,6 +238,7 @@ daemon=$tcp_daemon
 step check_hello "$base"
 step check_echo "$base"
 step check_echo_empty "$base"
+step check_echo_injection "$base"
 step check_big "$base"
 step check_validation "$base"
 step check_not_found "$base"

@@ -11,7 +11,11 @@
  * declared dependencies are readable from a blocking handler; awaits
  * misused on a pool thread return EVF_EINVAL; out of memory anywhere on
  * the request path answers that request (503) and keeps the connection;
- * app-level evf_log(NULL, ...); the built-in ping and status pages.
+ * app-level evf_log(NULL, ...); the built-in ping and status pages;
+ * response heads refuse header names that are not tokens or are reserved,
+ * values and content types with control bytes (byte-exact heads); a %00
+ * in a path or query value answers 422, and bytes that are not UTF-8
+ * echoed in a 422 or a raised detail become U+FFFD (valid JSON).
  */
 #include "config.h"
 
@@ -37,6 +41,7 @@
 #include "settings.h"
 #include "stats.h"
 #include "unit.h"
+#include "url.h"
 
 static struct {
     unsigned after;         /* handler went on after an await */
@@ -272,6 +277,56 @@ h_background(evf_req *r)
     evf_text(r, 200, "queued");
 }
 
+/* ---- response heads ---- */
+
+static int hdr_rc[8];
+
+/* /hdrs: one valid header among refused ones. */
+static void
+h_hdrs(evf_req *r)
+{
+    hdr_rc[0] = evf_add_header(r, "X-Ok", "a\tb");
+    hdr_rc[1] = evf_add_header(r, "Bad Name", "v");
+    hdr_rc[2] = evf_add_header(r, "X-V", "a\r\nSet-Cookie: x=1");
+    hdr_rc[3] = evf_add_header(r, "X-N", "a\001b");
+    hdr_rc[4] = evf_add_header(r, "status", "200");
+    hdr_rc[5] = evf_add_header(r, "CONTENT-LENGTH", "0");
+    hdr_rc[6] = evf_add_header(r, "X:Y", "v");
+    hdr_rc[7] = evf_add_header(r, "X-Del", "a\177");
+    evf_respond(r, 200, "text/plain", "ok", 2);
+}
+
+/* /ctype: a content type carrying a header of its own. */
+static void
+h_ctype(evf_req *r)
+{
+    g.rc = evf_respond(r, 200, "a\r\nSet-Cookie: x=1", "x", 1);
+}
+
+static void
+h_ctype_stream(evf_req *r)
+{
+    g.rc = evf_stream_begin(r, 200, "a\nSet-Cookie: x=1");
+    if (g.rc == 0)
+        evf_stream_end(r);
+}
+
+static void
+h_raise_inject(evf_req *r)
+{
+    static const char *const hdrs[] = {
+        "WWW-Authenticate: Bearer\r\nSet-Cookie: x=1", NULL
+    };
+    evf_raise_headers(r, 401, "no", hdrs);
+}
+
+/* /raise-bytes: a detail that is not UTF-8. */
+static void
+h_raise_bytes(evf_req *r)
+{
+    evf_raise(r, 404, "no \xff\xfe item");
+}
+
 static const evf_query q_opt[] = {
     EVF_Q("q", EVF_INT, .def = "0"),
     { .name = NULL },
@@ -292,6 +347,11 @@ static const evf_route routes[] = {
     EVF_GET("/pool-misuse", h_pool_misuse),
     EVF_GET("/small/{x}", h_small, .query = q_opt),
     EVF_GET("/busy", h_busy),
+    EVF_GET("/hdrs", h_hdrs),
+    EVF_GET("/raise-bytes", h_raise_bytes),
+    EVF_GET("/ctype", h_ctype),
+    EVF_GET("/ctype-stream", h_ctype_stream),
+    EVF_GET("/raise-inject", h_raise_inject),
     EVF_GET("/background", h_background),
     EVF_END
 };
@@ -389,6 +449,117 @@ test_error_headers(void)
     CU_ASSERT_EQUAL(status_of(2), 404);
     CU_ASSERT_FALSE(has_header(2, "Location: /elsewhere"));
     CU_ASSERT_TRUE(body_is(2, "{\"detail\":\"Item not found\"}"));
+    finish_conn();
+}
+
+/* The whole of request id's STDOUT is want. */
+static bool
+stdout_is(uint16_t id, const char *want)
+{
+    rsp_t *x = cl.rsp[id];
+    return x && x->out && unit_mem_eq(x->out, x->len, want, strlen(want));
+}
+
+static const char err500[] =
+    "Status: 500 Internal Server Error\r\n"
+    "Content-Type: application/json\r\nContent-Length: 34\r\n\r\n"
+    "{\"detail\":\"Internal Server Error\"}";
+
+/* Header names are tokens, values have no control byte (HTAB aside). */
+static void
+test_header_injection(void)
+{
+    open_conn();
+    send_get(1, "/hdrs");
+    CU_ASSERT_TRUE(ended(1, 5.0));
+    CU_ASSERT_TRUE(stdout_is(1, "Status: 200 OK\r\n"
+                                "Content-Type: text/plain\r\n"
+                                "Content-Length: 2\r\n"
+                                "X-Ok: a\tb\r\n\r\nok"));
+    CU_ASSERT_EQUAL(hdr_rc[0], 0);
+    for (int i = 1; i < 8; i++)
+        CU_ASSERT_EQUAL(hdr_rc[i], EVF_EINVAL);
+
+    send_get(2, "/ctype");
+    CU_ASSERT_TRUE(ended(2, 5.0));
+    CU_ASSERT_EQUAL(g.rc, EVF_EINVAL);
+    CU_ASSERT_TRUE(stdout_is(2, err500));
+
+    g.rc = 0;
+    send_get(3, "/ctype-stream");
+    CU_ASSERT_TRUE(ended(3, 5.0));
+    CU_ASSERT_EQUAL(g.rc, EVF_EINVAL);
+    CU_ASSERT_TRUE(stdout_is(3, err500));
+
+    send_get(4, "/raise-inject");
+    CU_ASSERT_TRUE(ended(4, 5.0));
+    CU_ASSERT_TRUE(stdout_is(4, "Status: 401 Unauthorized\r\n"
+                                "Content-Type: application/json\r\n"
+                                "Content-Length: 15\r\n\r\n"
+                                "{\"detail\":\"no\"}"));
+    finish_conn();
+}
+
+/* The body of id parses as JSON and holds no byte that is not UTF-8. */
+static bool
+body_valid_json(uint16_t id)
+{
+    size_t len = 0;
+    const char *b = body_of(id, &len);
+    if (!b)
+        return false;
+    for (size_t i = 0; i < len;) {
+        size_t n = evf_utf8_seq((const unsigned char *)b + i, len - i);
+        if (!n || memchr(b + i, '\0', n))
+            return false;
+        i += n;
+    }
+    json_tokener *tok = json_tokener_new();
+    json_object *o = json_tokener_parse_ex(tok, b, (int)len);
+    bool ok = o && json_tokener_get_parse_end(tok) == len;
+    json_object_put(o);
+    json_tokener_free(tok);
+    return ok;
+}
+
+static bool
+body_has(uint16_t id, const char *want)
+{
+    size_t len = 0;
+    const char *b = body_of(id, &len);
+    return b && memmem(b, len, want, strlen(want));
+}
+
+/* %00 in a path or query value: 422; bytes not UTF-8: U+FFFD. */
+static void
+test_nul_and_bytes(void)
+{
+    open_conn();
+    send_get(1, "/small/a?q=5%00abc");
+    CU_ASSERT_TRUE(ended(1, 5.0));
+    CU_ASSERT_EQUAL(status_of(1), 422);
+    CU_ASSERT_TRUE(body_valid_json(1));
+    CU_ASSERT_TRUE(body_has(1, "\"loc\":[\"query\",\"q\"]"));
+    CU_ASSERT_TRUE(body_has(1, "\"input\":\"5\\u00"));
+
+    send_get(2, "/small/a%00b");
+    CU_ASSERT_TRUE(ended(2, 5.0));
+    CU_ASSERT_EQUAL(status_of(2), 422);
+    CU_ASSERT_TRUE(body_valid_json(2));
+    CU_ASSERT_TRUE(body_has(2, "\"loc\":[\"path\",\"x\"]"));
+    CU_ASSERT_TRUE(body_has(2, "\"input\":\"a\\u0000b\""));
+
+    send_get(3, "/small/x?q=%ff%fe");
+    CU_ASSERT_TRUE(ended(3, 5.0));
+    CU_ASSERT_EQUAL(status_of(3), 422);
+    CU_ASSERT_TRUE(body_valid_json(3));
+    CU_ASSERT_TRUE(body_has(3, "\"input\":\"\xef\xbf\xbd\xef\xbf\xbd\""));
+
+    send_get(4, "/raise-bytes");
+    CU_ASSERT_TRUE(ended(4, 5.0));
+    CU_ASSERT_EQUAL(status_of(4), 404);
+    CU_ASSERT_TRUE(body_valid_json(4));
+    CU_ASSERT_TRUE(body_is(4, "{\"detail\":\"no \\ufffd\\ufffd item\"}"));
     finish_conn();
 }
 
@@ -624,6 +795,8 @@ static CU_TestInfo tests[] = {
     { "deadline: opted in, the await returns", test_deadline_returns },
     { "deadline: bounds evf_to_thread", test_deadline_thread },
     { "errors carry only their own headers", test_error_headers },
+    { "response heads refuse injected headers", test_header_injection },
+    { "NUL in values: 422; bodies stay UTF-8 JSON", test_nul_and_bytes },
     { "dependencies before the 422", test_deps_before_422 },
     { "declared dependencies in a blocking handler", test_blocking_depends },
     { "awaits on a pool thread: EVF_EINVAL", test_pool_misuse },

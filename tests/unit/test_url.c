@@ -189,12 +189,37 @@ test_query_len(void)
     CU_ASSERT_EQUAL(evf_url_query_max("", 0), 1);
 }
 
+/* Well-formed UTF-8 only; everything else one U+FFFD per byte. */
+static void
+test_utf8(void)
+{
+    static const struct {
+        const char *in;
+        size_t n;           /* evf_utf8_seq of its first byte */
+    } seq[] = {
+        { "a", 1 }, { "\xc3\xa9", 2 }, { "\xe2\x82\xac", 3 },
+        { "\xf0\x9f\x98\x80", 4 }, { "\xff", 0 }, { "\x80", 0 },
+        { "\xc0\xaf", 0 },           /* overlong '/' */
+        { "\xed\xa0\x80", 0 },       /* surrogate */
+        { "\xf4\x90\x80\x80", 0 },   /* beyond U+10FFFF */
+        { "\xe2\x82", 0 },           /* cut short */
+    };
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
+        CU_ASSERT_EQUAL(evf_utf8_seq((const unsigned char *)seq[i].in,
+                                     strlen(seq[i].in)), seq[i].n);
+    char out[64];
+    size_t n = evf_utf8_scrub(out, "a\xff\xc3\xa9\0\xe2\x82", 7);
+    CU_ASSERT_TRUE(unit_mem_eq(out, n, "a\xef\xbf\xbd\xc3\xa9\0"
+                               "\xef\xbf\xbd\xef\xbf\xbd", 13));
+}
+
 static CU_TestInfo tests[] = {
     { "evf_pct_decode", test_pct_decode },
     { "evf_pct_decode in place", test_pct_in_place },
     { "query split", test_query_split },
     { "query split and decode", test_query_decode },
     { "only len bytes", test_query_len },
+    { "UTF-8 sequences and scrubbing", test_utf8 },
     CU_TEST_INFO_NULL,
 };
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+#
+# The master killed outright (SIGKILL): its workers notice and stop, so the
+# TCP port is free again for a restart (systemd's would otherwise loop on
+# "Address already in use").
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+need_daemon
+
+start_evfcgid_tcp -a "$DEMO_APP" -w 2
+master=$EVFCGID_PID
+port=$EVFCGID_PORT
+workers=
+poll_until 10 bash -c '[[ $(pgrep -P "$1" | wc -l) -ge 2 ]]' _ "$master" ||
+    fail "the master did not start its 2 workers"
+workers=$(pgrep -P "$master" | tr '\n' ' ')
+log "master $master, workers $workers"
+
+kill -KILL "$master"
+gone() {
+    local p
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && return 1; done
+    return 0
+}
+# shellcheck disable=SC2086 # $workers: a list of PIDs
+check_true "the workers exit once the master is killed" \
+    poll_until 20 gone $workers
+# Workers that outlived the check (the defect) are ours to end.
+# shellcheck disable=SC2086
+gone $workers || kill -KILL $workers 2>/dev/null || true
+# Reap the master; its SIGKILL was ours, not a crash for the log checks.
+stop_pid "$master"
+_pid_status[$master]=killed-by-the-test
+
+# The port is free again: a new instance binds it.
+port_free() {
+    python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
+check_true "the TCP port is free again" poll_until 20 port_free "$port"
