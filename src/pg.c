@@ -140,6 +140,7 @@ lost(evf_pg *h, const char *what)
     raise_unavailable(h->req);
 }
 
+
 static void
 log_error(evf_req *r, const PGresult *res)
 {
@@ -147,6 +148,25 @@ log_error(evf_req *r, const PGresult *res)
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     evf_log(r, EVF_LOG_ERROR, "database: query failed: SQLSTATE %s: %s",
             state ? state : "?", msg ? msg : PQresultErrorMessage(res));
+}
+
+/*
+ * A finished batch: 500 (logged) if a statement failed, else its results
+ * in results[0..n), prepare steps left out.  0 or EVF_EINVAL.
+ */
+static int
+batch_results(evf_req *r, pg_batch_t *b, evf_pg_result **results, size_t n)
+{
+    if (b->error) {
+        log_error(r, b->error);
+        evf_raise(r, 500, NULL);
+        return EVF_EINVAL;
+    }
+    size_t s = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->slots[i].prepare && s < n)
+            results[s++] = (evf_pg_result *)b->slots[i].res;
+    return 0;
 }
 
 int
@@ -192,16 +212,7 @@ evf_pg_pipeline(evf_pg *h, size_t n, const evf_pg_stmt *stmts,
         rc = evf__pg_pump(c, ev & EVF_READ);
     }
     c->batch = NULL;
-    if (b->error) {
-        log_error(r, b->error);
-        evf_raise(r, 500, NULL);
-        return EVF_EINVAL;
-    }
-    size_t s = 0;
-    for (size_t i = 0; i < b->n; i++)
-        if (!b->slots[i].prepare && s < n)
-            results[s++] = (evf_pg_result *)b->slots[i].res;
-    return 0;
+    return batch_results(r, b, results, n);
 }
 
 static evf_pg_result *
@@ -404,16 +415,7 @@ evf_pg_pool_pipeline(evf_req *r, evf_pg_pool *p, size_t n,
         raise_unavailable(r);
         return EVF_EINVAL;
     }
-    if (b->error) {
-        log_error(r, b->error);
-        evf_raise(r, 500, NULL);
-        return EVF_EINVAL;
-    }
-    size_t s = 0;
-    for (size_t i = 0; i < b->n; i++)
-        if (!b->slots[i].prepare && s < n)
-            results[s++] = (evf_pg_result *)b->slots[i].res;
-    return 0;
+    return batch_results(r, b, results, n);
 }
 
 evf_pg_result *
