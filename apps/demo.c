@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "evfcgi.h"
+#include "demo.h"
 
 /* GET /hello: the smallest async route. */
 static void
@@ -466,4 +467,6 @@ static const evf_route routes[] = {
     EVF_END
 };
 
-EVF_APP("demo", routes, .startup = startup, .shutdown = demo_shutdown);
+EVF_APP("demo", routes, .startup = startup, .shutdown = demo_shutdown,
+        /* middleware and CORS: demo_web.c */
+        .middleware = demo_middleware, .cors = &demo_cors);

@@ -148,6 +148,9 @@ typedef struct evf_app {
     int (*startup)(evf_app_ctx *app);
     void (*shutdown)(evf_app_ctx *app);
     const evf_dep *const *deps;     /* for every route of the app */
+    /* ---- middleware and CORS (evfcgi(3) "Middleware", "CORS") ---- */
+    const struct evf_middleware *const *middleware; /* NULL-ended */
+    const struct evf_cors *cors;    /* built-in CORS; NULL: conf only */
 } evf_app;
 
 #define EVF_APP_SYMBOL "evf_app_entry"
@@ -591,6 +594,70 @@ bool evf_redis_int(const evf_redis_reply *x, long long *v);
 /* ARRAY: its element count and elements (NULL out of range), else 0. */
 size_t evf_redis_len(const evf_redis_reply *x);
 const evf_redis_reply *evf_redis_at(const evf_redis_reply *x, size_t i);
+
+/*
+ * ---- Middleware (Starlette's middleware, as two hooks) ------------------
+ *
+ * An app's middleware runs around every request the app answers: its
+ * routes, the router's own 404, 405 and 422, raised errors and the 500 of
+ * a handler that gave no answer.  Requests no route matched (404, 405) and
+ * requests refused during intake (413, 431) go through the middleware of
+ * the first loaded app that declares some.
+ *
+ * before(r, &state) runs before routing's answer and the handler, in the
+ * declared order; state (NULL at first) is the middleware's own, for this
+ * request, passed to its after hook.  A before hook that answers the
+ * request (evf_respond, evf_json, evf_text, evf_raise) short-circuits it:
+ * the middlewares after it and the handler do not run.
+ *
+ * after(r, status, state) runs in reverse order, for every middleware
+ * whose before ran, once the answer's status is known and before its head
+ * is written: it may add headers (evf_add_header) to any answer, success,
+ * error or stream (before the stream's head goes out), and must not answer
+ * itself.  Hooks never await; before runs on the loop, after on the thread
+ * that answers (a pool thread for a blocking route).  An app without
+ * middleware or CORS pays nothing for either.
+ */
+typedef struct evf_middleware {
+    const char *name;
+    void (*before)(evf_req *r, void **state);           /* or NULL */
+    void (*after)(evf_req *r, int status, void *state); /* or NULL */
+} evf_middleware;
+
+#define EVF_MIDDLEWARE(...) \
+    ((const struct evf_middleware *const[]){ __VA_ARGS__, NULL })
+
+/*
+ * Built-in request-id middleware: reuses the request's X-Request-ID when it
+ * is a sane token (1 to 128 of A-Z a-z 0-9 - _ . : + / =), else makes a
+ * random UUID; sets X-Request-ID on every answer, and the access log's
+ * $x_request_id.
+ */
+extern const evf_middleware evf_request_id_middleware;
+/* The request id (the request-id middleware's), or NULL. */
+const char *evf_request_id(evf_req *r);
+
+/*
+ * ---- CORS (FastAPI's CORSMiddleware) ------------------------------------
+ *
+ * Lists are NULL-ended; "*" in allow_origins allows any origin, in
+ * allow_methods every method, in allow_headers every header.
+ * allow_origin_regex is a POSIX extended regex matched against the whole
+ * Origin.  Conf options of the app (cors_allow_origins, ...; see
+ * evfcgid.conf(5)) override these fields, and enable CORS for an app that
+ * gives none.  CORS runs after the app's own middleware (innermost).
+ */
+typedef struct evf_cors {
+    const char *const *allow_origins;
+    const char *allow_origin_regex;
+    const char *const *allow_methods;   /* NULL: GET */
+    const char *const *allow_headers;
+    bool allow_credentials;
+    const char *const *expose_headers;
+    int max_age;                        /* seconds; 0: 600; < 0: 0 */
+} evf_cors;
+
+#define EVF_STRS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 #ifdef __cplusplus
 }

@@ -121,6 +121,8 @@ evf_access_write(const evf_access_entry_t *e)
             val = e->route ? e->route : "-";
         } else if (IS("request_id")) {
             snprintf(tmp, sizeof(tmp), "%u", e->request_id), val = tmp;
+        } else if (IS("x_request_id")) {
+            val = e->x_request_id ? e->x_request_id : "-", client = true;
         } else if (IS("pid")) {
             snprintf(tmp, sizeof(tmp), "%d", (int)getpid()), val = tmp;
         }

@@ -2,7 +2,8 @@
  * access: the access log, one line per finished request.
  *
  * The format is a string with $variables: $time, $remote_addr, $method,
- * $uri, $status, $bytes, $duration_ms, $route, $request_id, $pid.  Lines
+ * $uri, $status, $bytes, $duration_ms, $route, $request_id, $pid,
+ * $x_request_id (the request-id middleware's X-Request-ID, or -).  Lines
  * are written with one write(2) each (O_APPEND), so workers share a file.
  */
 #ifndef EVF_ACCESS_H
@@ -21,6 +22,7 @@ typedef struct evf_access_entry {
     double duration;        /* seconds */
     const char *route;
     unsigned request_id;
+    const char *x_request_id;   /* the request-id middleware's, or NULL */
 } evf_access_entry_t;
 
 /* Open path ("off" or NULL: disabled) with format (NULL: the default). */

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "cors.h"
 #include "deps_graph.h"
 #include "log.h"
 #include "mem.h"
+#include "middleware.h"
 #include "router.h"
 
 typedef struct option {
@@ -25,6 +27,7 @@ struct evf_app_ctx {
     evf_route_entry_t *entries;
     size_t nentries;
     bool started;
+    evf_mw_chain_t *chain;      /* middleware and CORS, built at startup */
 };
 
 static struct {
@@ -80,6 +83,7 @@ ctx_free(evf_app_ctx *a)
         return;
     evf_free(a->entries);
     evf_free(a->origin);
+    evf__mw_chain_free(a->chain);
     if (a->dl)
         dlclose(a->dl);
     evf_free(a);
@@ -218,11 +222,44 @@ evf_app_load(const char *path, const char *expect)
     return add(app, path, dl);
 }
 
+static const char *
+option_of(void *ud, const char *key)
+{
+    return evf_app_option(ud, key);
+}
+
+/*
+ * The app's middleware chain (its middleware, its CORS policy with the
+ * cors_* options), given to its routes; the first app with one also takes
+ * the requests no route matched.  0, or -1 after logging.
+ */
+static int
+build_chain(evf_app_ctx *a)
+{
+    char err[256];
+    if (evf__mw_fallback() == a->chain)
+        evf__mw_set_fallback(NULL);
+    evf__mw_chain_free(a->chain);
+    a->chain = NULL;
+    if (evf__mw_chain_build(a->app->middleware, a->app->cors, option_of, a,
+                            &a->chain, err, sizeof(err)) < 0) {
+        evf_log_error("app '%s': %s", a->app->name, err);
+        return -1;
+    }
+    for (size_t i = 0; i < a->nentries; i++)
+        a->entries[i].mw = a->chain;
+    if (a->chain && !evf__mw_fallback())
+        evf__mw_set_fallback(a->chain);
+    return 0;
+}
+
 int
 evf_apps_startup(void)
 {
     for (size_t i = 0; i < reg.n; i++) {
         evf_app_ctx *a = reg.apps[i];
+        if (build_chain(a) < 0)
+            return -1;
         if (a->app->startup && a->app->startup(a) != 0) {
             evf_log_error("app '%s': startup hook failed", a->app->name);
             return -1;
@@ -246,6 +283,7 @@ evf_apps_shutdown(void)
 void
 evf_apps_free(void)
 {
+    evf__mw_set_fallback(NULL);
     for (size_t i = 0; i < reg.n; i++)
         ctx_free(reg.apps[i]);
     evf_free(reg.apps);

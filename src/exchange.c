@@ -26,6 +26,7 @@
 #include "exchange.h"
 #include "log.h"
 #include "loop.h"
+#include "middleware.h"
 #include "request_int.h"
 #include "settings.h"
 #include "stats.h"
@@ -80,6 +81,7 @@ account(evf_req *r, int status)
         .duration = r->started > 0 ? evf__now() - r->started : 0,
         .route = r->route ? r->route->label : NULL,
         .request_id = r->id,
+        .x_request_id = r->xrid,
     };
     for (unsigned i = 0; i < nhooks; i++)
         hooks[i].fn(&e, hooks[i].ud);
@@ -441,16 +443,23 @@ evf__req_start(evf_req *r)
     r->t0 = ev_now(evf__loop());
     r->started = evf__now();
     ops->hold(owner);
+    const evf_router_t *rt = ops->routes(owner);
+    evf_match_t m;
+    if (rt && !r->reject)
+        evf_router_match(rt, r->method, r->path, &m);
+    else
+        m.status = 404;
+    /* The app's middleware; unrouted requests get the fallback's. */
+    const evf_mw_chain_t *mw = m.status == 0
+        ? ((const evf_route_entry_t *)m.data)->mw : evf__mw_fallback();
+    if (mw && evf__mw_before(r, mw)) {
+        finish(r, false);
+        goto out;
+    }
     if (r->reject) {
         answer_now(r, r->reject, NULL, NULL);
         goto out;
     }
-    const evf_router_t *rt = ops->routes(owner);
-    evf_match_t m;
-    if (rt)
-        evf_router_match(rt, r->method, r->path, &m);
-    else
-        m.status = 404;
     if (m.status == 405) {
         char allow[256];
         snprintf(allow, sizeof(allow), "Allow: %s", m.allow);

@@ -126,6 +126,13 @@ struct evf_req {
      */
     pthread_mutex_t mem_lock;
     evf_arena_t arena;
+    /* ---- middleware (middleware.c) ---- */
+    const struct evf_mw_chain *mw;  /* the app's chain; NULL: none */
+    void **mw_state;                /* one per middleware */
+    unsigned mw_entered;            /* before hooks that ran */
+    bool mw_after_done;
+    const char *mw_origin;          /* a CORS simple request's Origin */
+    const char *xrid;               /* the request id, or NULL */
     char arena0[ARENA0];
 };
 

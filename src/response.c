@@ -22,6 +22,7 @@
 #include "fcgi_writer.h"
 #include "http_status.h"
 #include "log.h"
+#include "middleware.h"
 #include "pool.h"
 #include "request_int.h"
 #include "url.h"
@@ -177,6 +178,12 @@ answer(evf_req *r, int status, const char *ctype, const void *body,
                       evf__req_label(r), status);
         evf__req_answer_error(r, 500, NULL, NULL);
         return EVF_EINVAL;
+    }
+    if (r->mw && !r->mw_after_done) {
+        /* The middleware's after hooks, while the head takes headers. */
+        evf__mw_after(r, status);
+        if (r->answered)
+            return EVF_EINVAL;  /* a hook answered: nothing more to say */
     }
     r->answered = true;
     r->status = status;

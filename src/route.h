@@ -16,6 +16,8 @@ typedef struct evf_route_entry {
     char label[128];            /* "GET /items/{item_id:int}", for logs */
     double slow_logged_at;      /* stall detector: last warning */
     unsigned index;             /* among all apps' routes, for stats */
+    /* ---- middleware ---- */
+    const struct evf_mw_chain *mw;  /* the app's chain, set at startup */
 } evf_route_entry_t;
 
 #endif

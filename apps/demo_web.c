@@ -1,0 +1,58 @@
+/*
+ * demo_web: the demo app's middleware and CORS policy.
+ *
+ * Every answer of the demo (its routes, and the router's 404, 405 and 422)
+ * carries X-Request-ID (the built-in middleware: the client's own id when
+ * it sends a sane one) and X-Process-Time, the milliseconds from the
+ * request's start to its answer's head.  A page on http://app.example.test
+ * may call the demo with fetch(), cookies included (GET and POST).
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "demo.h"
+
+static double
+now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+timing_before(evf_req *r, void **state)
+{
+    double *t0 = evf_alloc(r, sizeof(*t0));
+    if (t0)
+        *t0 = now();
+    *state = t0;
+}
+
+static void
+timing_after(evf_req *r, int status, void *state)
+{
+    const double *t0 = state;
+    char ms[32];
+    (void)status;
+    if (!t0)
+        return;
+    snprintf(ms, sizeof(ms), "%.3f", (now() - *t0) * 1000);
+    evf_add_header(r, "X-Process-Time", ms);
+}
+
+static const evf_middleware timing = {
+    .name = "timing", .before = timing_before, .after = timing_after,
+};
+
+const evf_middleware *const demo_middleware[] = {
+    &evf_request_id_middleware,
+    &timing,
+    NULL
+};
+
+const evf_cors demo_cors = {
+    .allow_origins = EVF_STRS("http://app.example.test"),
+    .allow_methods = EVF_STRS("GET", "POST"),
+    .allow_credentials = true,
+};
