@@ -5,7 +5,8 @@
  * carries X-Request-ID (the built-in middleware: the client's own id when
  * it sends a sane one) and X-Process-Time, the milliseconds from the
  * request's start to its answer's head.  A page on http://app.example.test
- * may call the demo with fetch(), cookies included (GET and POST).
+ * may call the demo with fetch(), cookies included (GET and POST), and
+ * read both headers.
  */
 #include <stdio.h>
 #include <time.h>
@@ -55,4 +56,6 @@ const evf_cors demo_cors = {
     .allow_origins = EVF_STRS("http://app.example.test"),
     .allow_methods = EVF_STRS("GET", "POST"),
     .allow_credentials = true,
+    /* So that the page's script can read them. */
+    .expose_headers = EVF_STRS("X-Request-ID", "X-Process-Time"),
 };
