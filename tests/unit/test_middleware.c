@@ -6,7 +6,8 @@
  * Covered: before hooks in declared order, after hooks in reverse, each
  * seeing the answer's status and adding headers to it; that for every kind
  * of answer: a route's, the router's 404 and 405, the 422, a raised error,
- * the 500 of a handler that gave none, a blocking route's, a stream's head;
+ * the 500 of a handler that gave none, a blocking route's, a stream's head,
+ * a 413 refused while the body arrived;
  * a before hook that answers short-circuits (no later middleware, no
  * handler; the outer after hooks still run); the request-id middleware
  * (a sane incoming id reused, another replaced by a UUID, readable by the
@@ -345,6 +346,25 @@ test_short_circuit(void)
     finish_conn();
 }
 
+/* A request refused while its body arrived (413) goes through too. */
+static void
+test_intake_refusal(void)
+{
+    size_t saved = evf_settings.max_body;
+    evf_settings.max_body = 8;
+    open_conn();
+    send_req(1, FCGI_KEEP_CONN, "POST", "/post-only", "text/plain",
+             "0123456789abcdef");
+    CU_ASSERT_TRUE_FATAL(ended(1, 5.0));
+    CU_ASSERT_EQUAL(status_of(1), 413);
+    CU_ASSERT_EQUAL(g.handlers, 0);
+    CU_ASSERT_STRING_EQUAL(g.trace, "A>B>C><C<B<A");
+    CU_ASSERT_TRUE(has_header(1, "X-A: 413"));
+    CU_ASSERT_TRUE(is_uuid(header_of(1, "X-Request-ID")));
+    finish_conn();
+    evf_settings.max_body = saved;
+}
+
 /* ---- request id -------------------------------------------------------- */
 
 static void
@@ -535,6 +555,7 @@ static CU_TestInfo tests[] = {
     { "before in order, after in reverse", test_order },
     { "every kind of answer goes through", test_every_answer },
     { "a before hook short-circuits", test_short_circuit },
+    { "a 413 refused during intake goes through", test_intake_refusal },
     { "request id: reused, made, logged", test_request_id },
     { "CORS preflight without a route", test_cors_preflight },
     { "CORS simple requests", test_cors_simple },
