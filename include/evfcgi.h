@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define EVF_ABI_VERSION 1
+#define EVF_ABI_VERSION 2   /* 2: evf_app grew .middleware and .cors */
 
 /* Results of awaits, as negative numbers (0 is success). */
 #define EVF_ETIMEDOUT   (-110)  /* a deadline passed before the await ended */

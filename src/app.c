@@ -254,6 +254,25 @@ build_chain(evf_app_ctx *a)
 }
 
 int
+evf_apps_check(void)
+{
+    char err[256];
+    int rc = 0;
+    for (size_t i = 0; i < reg.n; i++) {
+        evf_app_ctx *a = reg.apps[i];
+        evf_mw_chain_t *c;
+        if (evf__mw_chain_build(a->app->middleware, a->app->cors, option_of,
+                                a, &c, err, sizeof(err)) < 0) {
+            evf_log_error("app '%s': %s", a->app->name, err);
+            rc = -1;
+            continue;
+        }
+        evf__mw_chain_free(c);
+    }
+    return rc;
+}
+
+int
 evf_apps_startup(void)
 {
     for (size_t i = 0; i < reg.n; i++) {

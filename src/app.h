@@ -27,6 +27,12 @@ int evf_app_set_option(const char *app, const char *key, const char *value);
 /* Labels of every route, by index; returns how many. */
 unsigned evf_apps_route_labels(const char *const **labels);
 
+/*
+ * Check what evf_apps_startup would build besides running hooks: each
+ * app's middleware chain and CORS options (evfcgid -t).  0, or -1 after
+ * logging every bad one.
+ */
+int evf_apps_check(void);
 /* Run every app's startup hook (in order); -1 if one refused. */
 int evf_apps_startup(void);
 /* Run shutdown hooks in reverse order. */

@@ -122,6 +122,8 @@ evf_main(int argc, char **argv, const evf_app *builtin)
     if (test) {
         if (evf_process_check(c) < 0)
             goto out;
+        if (evf_apps_check() < 0)   /* the apps' cors_* options */
+            goto out;
         printf("evfcgid: configuration and apps are valid\n");
         rc = 0;
         goto out;

@@ -8,7 +8,7 @@
 # (200 "OK") or refused (400), simple requests decorated, other origins
 # left without any CORS header.  Then the cors_* app options of a conf
 # file replace the demo's policy, and a bad one stops the daemon with a
-# message.  Only loopback: the names are the Host header of 127.0.0.1.
+# message (and fails evfcgid -t).  Only loopback: the names are the Host header of 127.0.0.1.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -179,3 +179,13 @@ timeout 60 "$EVFCGID" -w 0 -l "127.0.0.1:$port" -a "$DEMO_APP" \
 check_eq "a bad cors option: exit status 1" 1 "$rc"
 check_true "... and the log names it" \
     grep -q "app 'demo': cors_allow_credentials: want true or false, not 'maybe'" "$tmp/bad.log"
+rc=0
+timeout 60 "$EVFCGID" -t -a "$DEMO_APP" -o 'demo:cors_max_age=soon' \
+    >"$tmp/check.log" 2>&1 || rc=$?
+check_eq "evfcgid -t checks the cors options: exit status 1" 1 "$rc"
+check_true "... naming the bad one" \
+    grep -q "app 'demo': cors_max_age: want seconds" "$tmp/check.log"
+rc=0
+timeout 60 "$EVFCGID" -t -a "$DEMO_APP" -o 'demo:cors_max_age=60' \
+    >"$tmp/check.log" 2>&1 || rc=$?
+check_eq "... and passes good ones" 0 "$rc"
