@@ -69,6 +69,8 @@ struct evf_conn {
     uint64_t *ended_high;       /* ID_WORDS words, for the other ids */
     evf_req *drain_waiters;
     evf_conn_t *prev, *next;
+    evf_conn_t *next_dirty;     /* on reg.dirty: output waits for a flush */
+    bool queued;                /* on reg.dirty */
 };
 
 static _Thread_local struct {
@@ -79,6 +81,8 @@ static _Thread_local struct {
     uint8_t *rbuf;
     ev_tstamp log_window;
     unsigned logged, suppressed;
+    evf_conn_t *dirty;          /* connections to flush before polling */
+    ev_prepare flusher;
 } reg;
 
 static void destroy(evf_conn_t *c);
@@ -235,6 +239,7 @@ flush(evf_conn_t *c)
     while (evf_buf_used(&c->out)) {
         ssize_t n = send(c->fd, c->out.data + c->out.off,
                          evf_buf_used(&c->out), MSG_NOSIGNAL);
+        evf_stats.sends++;
         if (n > 0) {
             evf_buf_consume(&c->out, (size_t)n);
             continue;
@@ -278,6 +283,53 @@ unhold(evf_conn_t *c)
         destroy(c);
 }
 
+/* Flush every connection that asked for it; the prepare watcher's work. */
+static void
+flush_dirty(void)
+{
+    while (reg.dirty) {
+        evf_conn_t *c = reg.dirty;
+        reg.dirty = c->next_dirty;
+        c->next_dirty = NULL;
+        c->queued = false;
+        flush(c);
+        unhold(c);
+    }
+}
+
+static void
+prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    flush_dirty();
+    ev_prepare_stop(loop, w);
+}
+
+/*
+ * Flush c before the loop next polls (at once if its buffer is above the
+ * high-water mark).  Returns EVF_EGONE if c can send nothing more.
+ */
+static int
+flush_later(evf_conn_t *c)
+{
+    if (c->gone)
+        return EVF_EGONE;
+    if (evf_buf_used(&c->out) > evf_settings.out_high_water)
+        return flush(c);
+    if (c->queued)
+        return 0;
+    struct ev_loop *loop = evf__loop();
+    c->queued = true;
+    hold(c);
+    c->next_dirty = reg.dirty;
+    reg.dirty = c;
+    if (!ev_is_active(&reg.flusher)) {
+        ev_prepare_init(&reg.flusher, prepare_cb);
+        ev_prepare_start(loop, &reg.flusher);
+    }
+    return 0;
+}
+
 /* ---- hooks given to requests ------------------------------------------ */
 
 static evf_buf_t *
@@ -289,7 +341,7 @@ h_out(void *o)
 static int
 h_flush(void *o)
 {
-    return flush(o);
+    return flush_later(o);
 }
 
 static bool
@@ -349,7 +401,7 @@ h_finished(void *o, evf_req *r, bool answered)
         c->closing = true;
         ev_io_stop(evf__loop(), &c->rio);
     }
-    flush(c);
+    flush_later(c);
 }
 
 /* The route table: the apps loaded in this process. */
@@ -575,7 +627,7 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
         break;
     }
     if (!c->gone && evf_buf_used(&c->out))
-        flush(c);
+        flush_later(c);
     unhold(c);
 }
 
@@ -675,6 +727,11 @@ evf_conn_drain_all(void)
 void
 evf_conn_close_all(void)
 {
+    for (evf_conn_t *c = reg.dirty; c; c = c->next_dirty)
+        lose(c);
+    flush_dirty();
+    if (ev_is_active(&reg.flusher))
+        ev_prepare_stop(evf__loop(), &reg.flusher);
     while (reg.head) {
         evf_conn_t *c = reg.head;
         lose(c);

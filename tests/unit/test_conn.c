@@ -10,7 +10,8 @@
  * (every extra id refused with FCGI_OVERLOADED, the connection kept);
  * records for ids that just ended (ignored, the id reusable) against
  * records for ids never begun, bad versions and impossible lengths (the
- * connection closed).
+ * connection closed); the answers of one loop iteration leaving in one
+ * send().
  */
 #include "config.h"
 
@@ -391,6 +392,28 @@ test_over_limit(void)
 }
 
 /*
+ * Answers produced in one loop iteration for one connection leave in one
+ * send(): four requests arriving in one read are answered with one write.
+ */
+static void
+test_one_send_per_iteration(void)
+{
+    open_conn();
+    for (uint16_t id = 1; id <= MAX_REQS; id++) {
+        put_begin(id, FCGI_KEEP_CONN);
+        put_params(id, "GET", "/hello", NULL, NULL);
+        put_record(FCGI_STDIN, id, NULL, 0);
+    }
+    uint64_t sends = evf_stats.sends;
+    client_flush();
+    CU_ASSERT_TRUE(range_ended(1, MAX_REQS, 3.0));
+    for (uint16_t id = 1; id <= MAX_REQS; id++)
+        CU_ASSERT(complete(id) && status_of(id) == 200);
+    CU_ASSERT_EQUAL(evf_stats.sends - sends, 1);
+    finish_conn();
+}
+
+/*
  * Records for an id that just ended cross its END_REQUEST on the wire: an
  * ABORT after a request completed, late STDIN after an abort ended it,
  * STDIN after a complete request.  They are ignored: the connection, the
@@ -546,6 +569,7 @@ static CU_TestInfo tests[] = {
     { "FCGI_KEEP_CONN and without", test_keep_conn },
     { "max_requests_per_conn + 20 on one connection", test_over_limit },
     { "records for an id that just ended", test_records_after_end },
+    { "one send per connection per iteration", test_one_send_per_iteration },
     { "garbage still closes", test_garbage_closes },
     CU_TEST_INFO_NULL,
 };
