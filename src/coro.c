@@ -17,9 +17,14 @@
  * PROT_NONE guard while the guard budget lasts: each guard splits the
  * region's mapping in two, and vm.max_map_count (65530 by default) would
  * run out long before 100,000 stacks, so beyond GUARD_BUDGET stacks new
- * regions come without guards (logged once).  A freed slot goes back on a
- * free list; beyond CACHE_MAX free slots its pages are given back to the
- * kernel with MADV_DONTNEED, so memory follows the load down again.
+ * regions come without guards (logged once).  A freed slot goes back on
+ * top of a free list (LIFO), so the next coroutine gets the stack used
+ * last, its pages still mapped and in cache: no page faults in the steady
+ * state.  Memory follows the load down again through evf_coro_trim(),
+ * called on an idle timer: free slots beyond what the peak since the last
+ * trim needed are given back to the kernel (MADV_DONTNEED) from the
+ * bottom of the list, the ones unused longest; they stay on the list,
+ * cold, and fault in again only if a bigger peak needs them.
  *
  * The pool is per thread (coroutines only run on loop threads).
  */
@@ -50,7 +55,7 @@
 
 #define SLOTS_PER_REGION 64
 #define GUARD_BUDGET 8192
-#define CACHE_MAX 1024
+#define WARM_MIN 64             /* free slots evf_coro_trim() keeps warm */
 
 struct evf_coro {
 #ifdef EVF_CORO_ASM
@@ -95,6 +100,8 @@ static _Thread_local struct {
     region_t *regions;
     struct free_slot *free; /* free slots, a stack (LIFO: warm first) */
     size_t nfree, free_cap;
+    size_t ncold;           /* free[0 .. ncold) were given back */
+    size_t peak;            /* most coroutines live since the last trim */
     size_t live, slots, nregions, guarded;
     bool guard_warned;
     evf_coro_t *current;
@@ -352,6 +359,8 @@ evf_coro_new(evf_coro_fn fn, void *arg, size_t extra, void **extra_out)
     if (!pool.nfree && grow() < 0)
         return NULL;
     struct free_slot fs = pool.free[--pool.nfree];
+    if (pool.ncold > pool.nfree)
+        pool.ncold = pool.nfree;
     char *slot = fs.slot;
     region_t *r = fs.region;
     size_t ps = page_size();
@@ -380,7 +389,8 @@ evf_coro_new(evf_coro_fn fn, void *arg, size_t extra, void **extra_out)
     c->ctx.uc_link = NULL;
     makecontext(&c->ctx, trampoline, 0);
 #endif
-    pool.live++;
+    if (++pool.live > pool.peak)
+        pool.peak = pool.live;
     if (extra_out)
         *extra_out = c->extra;
     return c;
@@ -446,13 +456,27 @@ evf_coro_free(evf_coro_t *c)
                                   (size_t)(slot + r->slot_size - c->stack));
 #endif
     pool.live--;
-    if (pool.nfree >= CACHE_MAX) {
-        size_t ps = page_size();
-        char *lo = slot + (r->guarded ? ps : 0);
-        madvise(lo, (size_t)(slot + r->slot_size - lo), MADV_DONTNEED);
-    }
     /* grow() sized the free list for every slot ever mapped. */
     pool.free[pool.nfree++] = (struct free_slot){ slot, r };
+}
+
+size_t
+evf_coro_trim(void)
+{
+    size_t ps = page_size();
+    size_t want = pool.peak - pool.live;    /* to serve that peak again */
+    if (want < WARM_MIN)
+        want = WARM_MIN;
+    size_t released = 0;
+    while (pool.nfree - pool.ncold > want) {
+        struct free_slot *f = &pool.free[pool.ncold++];
+        char *lo = f->slot + (f->region->guarded ? ps : 0);
+        madvise(lo, (size_t)(f->slot + f->region->slot_size - lo),
+                MADV_DONTNEED);
+        released++;
+    }
+    pool.peak = pool.live;
+    return released;
 }
 
 void
@@ -460,6 +484,7 @@ evf_coro_get_stats(evf_coro_stats_t *st)
 {
     st->live = pool.live;
     st->cached = pool.nfree;
+    st->warm = pool.nfree - pool.ncold;
     st->slots = pool.slots;
     st->mappings = pool.nregions;
 }
