@@ -401,7 +401,11 @@ h_finished(void *o, evf_req *r, bool answered)
         c->closing = true;
         ev_io_stop(evf__loop(), &c->rio);
     }
-    flush_later(c);
+    /* Teardowns and background tasks run once the answer is sent. */
+    if (answered && evf__req_has_after(r))
+        flush(c);
+    else
+        flush_later(c);
 }
 
 /* The route table: the apps loaded in this process. */
