@@ -50,6 +50,15 @@
 #define LOW_IDS 64
 #define ID_WORDS (65536 / 64)
 #define READ_BUF (64 * 1024)
+/*
+ * Bytes read from all connections in one loop iteration, at most (give or
+ * take one read).  What is read is parsed and its requests started at
+ * once, so this bounds the work of an iteration: under a burst, timers and
+ * writes still come round every few milliseconds.  A connection left
+ * unread stays readable (libev polls level-triggered) and is read in the
+ * next iteration, after the others that were ready before it.
+ */
+#define ITER_READ_BUDGET (4 * READ_BUF)
 
 struct evf_conn {
     ev_io rio;
@@ -83,7 +92,10 @@ static _Thread_local struct {
     unsigned logged, suppressed;
     evf_conn_t *dirty;          /* connections to flush before polling */
     ev_prepare flusher;
-} reg;
+    unsigned iteration;         /* ev_iteration() of iter_read */
+    size_t iter_read;           /* bytes read in that iteration */
+    size_t read_budget;         /* ITER_READ_BUDGET, or a test's */
+} reg = { .read_budget = ITER_READ_BUDGET };
 
 static void destroy(evf_conn_t *c);
 
@@ -608,12 +620,17 @@ static void
 read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     evf_conn_t *c = container_of(w, evf_conn_t, rio);
-    (void)loop, (void)revents;
+    (void)revents;
 
+    if (reg.iteration != ev_iteration(loop)) {
+        reg.iteration = ev_iteration(loop);
+        reg.iter_read = 0;
+    }
     hold(c);
-    for (int round = 0; round < 8 && !c->closing; round++) {
+    while (!c->closing && reg.iter_read < reg.read_budget) {
         ssize_t n = recv(c->fd, reg.rbuf, READ_BUF, 0);
         if (n > 0) {
+            reg.iter_read += (size_t)n;
             feed(c, reg.rbuf, (size_t)n);
             if ((size_t)n < READ_BUF)
                 break;
@@ -710,6 +727,12 @@ destroy(evf_conn_t *c)
     evf_free(c);
     if (reg.on_close)
         reg.on_close();
+}
+
+void
+evf_conn_set_read_budget(size_t bytes)
+{
+    reg.read_budget = bytes ? bytes : ITER_READ_BUDGET;
 }
 
 void
