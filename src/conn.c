@@ -58,7 +58,7 @@
  * unread stays readable (libev polls level-triggered) and is read in the
  * next iteration, after the others that were ready before it.
  */
-#define ITER_READ_BUDGET (4 * READ_BUF)
+#define ITER_READ_BUDGET READ_BUF
 
 struct evf_conn {
     ev_io rio;

@@ -38,7 +38,7 @@ void evf_conn_close_all(void);
 
 /*
  * Bytes read from all connections per loop iteration, at most (plus one
- * read of 64 KiB); 0 restores the default (256 KiB).  For tests.
+ * read of 64 KiB); 0 restores the default (64 KiB).  For tests.
  */
 void evf_conn_set_read_budget(size_t bytes);
 
