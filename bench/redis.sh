@@ -70,7 +70,7 @@ hold() {
     local uri=$1 r0 r1 pid i
     r0=$(settled_rss)
     spawn_bg other "fcgi-client --hold $uri" "$tmp/hold.log" \
-        "$FCGI_CLIENT" load "127.0.0.1:$EVFCGID_PORT" "$uri" -c "$CONNS" \
+        "$FCGI_CLIENT" load "$BENCH_UPSTREAM" "$uri" -c "$CONNS" \
         -n "$PENDING" --hold -d 30
     pid=$LAST_PID
     for ((i = 0; i < 300; i++)); do
@@ -83,8 +83,7 @@ hold() {
     awk -v a="$r0" -v b="$r1" -v n="$PENDING" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }'
 }
 
-# bench_start_servers listens on TCP for nginx; fcgi-client talks to it
-# directly.  /sleep first (a pending request without Redis), then Redis.
+# fcgi-client talks directly to the address nginx uses (BENCH_UPSTREAM).  /sleep first (a pending request without Redis), then Redis.
 per_sleep=$(hold '/sleep?ms=60000')
 kill -STOP "$REDIS_PID"
 per_redis=$(hold /cache/items/1)

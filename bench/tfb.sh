@@ -90,7 +90,7 @@ pg_us_db=$(_us_per_req $((c1 - c0)) "$txn_db")
 bench_start_servers -o "tfb:database_url=$TFB_URL" -o "tfb:pool_max=$POOL" \
     -o "tfb:pool_min=$POOL" -o tfb:max_waiters=100000
 bench_preflight "$BENCH_BASE/db" 200
-addr=127.0.0.1:$EVFCGID_PORT
+addr=$BENCH_UPSTREAM     # unix:/path or 127.0.0.1:port, as nginx reaches it
 wpid=$EVFCGID_PID
 for p in $(descendants "$EVFCGID_PID"); do
     [[ $(basename "$(readlink "/proc/$p/exe" 2>/dev/null)") == @(evfcgid|lt-evfcgid) ]] && wpid=$p
