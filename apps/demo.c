@@ -213,6 +213,9 @@ blocking_wrong(evf_req *r)
 /* Settings, as FastAPI apps read them: the environment, overridden by the
  * app's options in the daemon's configuration. */
 static const char *upstream_url;
+static bool upstream_http2;         /* upstream_http2 = 1: h2c / h2 */
+static size_t upstream_max_answer;  /* bytes; 0: the client's default */
+static const char *upstream_ca_file;    /* PEM CA bundle for https */
 
 static int redis_startup(evf_app_ctx *app);
 
@@ -222,6 +225,11 @@ startup(evf_app_ctx *app)
     upstream_url = evf_app_option(app, "upstream_url");
     if (!upstream_url)
         upstream_url = getenv("DEMO_UPSTREAM_URL");
+    const char *v = evf_app_option(app, "upstream_http2");
+    upstream_http2 = v && strcmp(v, "1") == 0;
+    v = evf_app_option(app, "upstream_max_answer");
+    upstream_max_answer = v ? (size_t)strtoull(v, NULL, 10) : 0;
+    upstream_ca_file = evf_app_option(app, "upstream_ca_file");
     return redis_startup(app);
 }
 
@@ -247,7 +255,10 @@ get_external_data(evf_req *r)
     evf_http_response resp;
     int rc = evf_http(r, &(evf_http_opts){ .url = upstream_url,
                                            .timeout = 10,
-                                           .raise_for_status = true },
+                                           .raise_for_status = true,
+                                           .http2 = upstream_http2,
+                                           .max_answer = upstream_max_answer,
+                                           .ca_file = upstream_ca_file },
                       &resp);
     if (rc < 0)
         evf_http_raise(r, rc, &resp);
