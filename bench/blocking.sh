@@ -32,6 +32,7 @@ max_c=0
 for c in $CONCURRENCY; do ((c > max_c)) && max_c=$c; done
 # Two nginx connections per request in flight, for W3 (max_c) plus /hello.
 NGINX_WORKER_CONNECTIONS=$(((max_c + HELLO_CONNECTIONS) * 2 + 1024))
+BENCH_CONNS=$((max_c + HELLO_CONNECTIONS))
 
 bench_start_servers -T "$POOL_THREADS"
 bench_preflight "$BENCH_BASE/blocking" 200 '{"slept_ms":100,"where":"pool"}'

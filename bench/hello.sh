@@ -18,6 +18,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 : "${CONNECTIONS:=100}"
+BENCH_CONNS=$CONNECTIONS
 TARGET_RATIO=0.2
 TARGET_CPU_US=15
 

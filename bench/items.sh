@@ -9,7 +9,8 @@
 #
 # From the build directory:   bench/items.sh
 # Knobs: CONCURRENCY="100 1000", DURATION, WARMUP, WORKERS, UPSTREAM,
-# NGINX_KEEPALIVE (upstream idle connections kept, default 32), ...; see
+# NGINX_KEEPALIVE (upstream idle connections kept, default the largest
+# concurrency), ...; see
 # bench/lib.sh and bench/README.md.
 
 set -euo pipefail
@@ -24,6 +25,7 @@ ITEM_DELAY_S=0.1
 max_c=0
 for c in $CONCURRENCY; do ((c > max_c)) && max_c=$c; done
 NGINX_WORKER_CONNECTIONS=$((max_c * 2 + 1024))
+BENCH_CONNS=$max_c
 
 bench_start_servers
 fetch "$BENCH_BASE/items/1"

@@ -21,7 +21,10 @@
 #   WARMUP=3        seconds of warm-up before measuring (0: none)
 #   THREADS=2       wrk threads
 #   WORKERS=1       evfcgid -w
-#   UPSTREAM=tcp    how nginx reaches evfcgid: tcp or unix
+#   UPSTREAM=unix   how nginx reaches evfcgid: unix (the README's
+#                   deployment) or tcp
+#   NGINX_KEEPALIVE nginx upstream keepalive; default BENCH_CONNS, the
+#                   most requests a script keeps in flight (else 1024)
 #   WRK_ARGS=       extra wrk arguments, e.g. "--timeout 5s"
 #   EVFCGID, DEMO_APP (default: the build tree's src/evfcgid and
 #   apps/.libs/demo.so), NGINX, KEEP_TMP=1
@@ -38,7 +41,7 @@ fi
 : "${WARMUP:=3}"
 : "${THREADS:=2}"
 : "${WORKERS:=1}"
-: "${UPSTREAM:=tcp}"
+: "${UPSTREAM:=unix}"
 : "${WRK_ARGS:=}"
 
 # shellcheck source=../tests/integration/lib.sh
@@ -94,6 +97,9 @@ bench_start_servers() {
         ;;
     *) fail "UPSTREAM must be tcp or unix, not '$UPSTREAM'" ;;
     esac
+    # As the README says: keep at least as many idle upstream connections
+    # as requests in flight, or nginx connects anew for the excess.
+    NGINX_KEEPALIVE=${NGINX_KEEPALIVE:-${BENCH_CONNS:-1024}}
     NGINX_ACCESS_LOG=off start_nginx "$NGINX_CONF_TEMPLATE" "$BENCH_UPSTREAM"
     BENCH_BASE=http://127.0.0.1:$NGINX_PORT
 }
@@ -198,7 +204,7 @@ bench_header() {
     printf '  date %s, commit %s, %s cores, %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$rev" "$(nproc)" "$(uname -sr)"
     printf '  wrk -t %s -d %ss --latency%s; warm-up %ss\n' "$THREADS" "$DURATION" "${WRK_ARGS:+ $WRK_ARGS}" "$WARMUP"
     printf '  evfcgid -w %s via %s; %s, worker_processes 1, upstream keepalive %s\n' \
-        "$WORKERS" "$UPSTREAM" "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')" "${NGINX_KEEPALIVE:-32}"
+        "$WORKERS" "$UPSTREAM" "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')" "$NGINX_KEEPALIVE"
     printf '\n'
 }
 

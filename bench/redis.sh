@@ -20,12 +20,11 @@ set -euo pipefail
 : "${CONNECTIONS:=256}"
 : "${PENDING:=10000}"
 : "${CONNS:=10}"
-: "${FCGI_CLIENT:=$top_builddir/tests/tools/fcgi-client}"
+: "${FCGI_LOAD:=$top_builddir/bench/fcgi-load}"
 need "$REDIS_SERVER"
 need redis-benchmark
-[[ -x $FCGI_CLIENT ]] || { log "SKIP: FCGI_CLIENT='$FCGI_CLIENT' not found"; exit 77; }
+[[ -x $FCGI_LOAD ]] || { log "SKIP: FCGI_LOAD='$FCGI_LOAD' not found (make check builds it)"; exit 77; }
 ((WORKERS <= 1)) || fail "redis.sh measures one serving process: WORKERS must be 0 or 1"
-[[ $UPSTREAM == tcp ]] || fail "redis.sh needs UPSTREAM=tcp (fcgi-client talks to evfcgid directly)"
 NGINX_WORKER_CONNECTIONS=$((CONNECTIONS * 2 + 1024))
 
 start_redis
@@ -69,13 +68,13 @@ settled_rss() {
 hold() {
     local uri=$1 r0 r1 pid i
     r0=$(settled_rss)
-    spawn_bg other "fcgi-client --hold $uri" "$tmp/hold.log" \
-        "$FCGI_CLIENT" load "127.0.0.1:$EVFCGID_PORT" "$uri" -c "$CONNS" \
+    spawn_bg other "fcgi-load --hold $uri" "$tmp/hold.log" \
+        "$FCGI_LOAD" "$BENCH_UPSTREAM" "$uri" -c "$CONNS" \
         -n "$PENDING" --hold -d 30
     pid=$LAST_PID
     for ((i = 0; i < 300; i++)); do
         grep -q '^sent=' "$tmp/hold.log" && break
-        is_alive "$pid" || { cat "$tmp/hold.log" >&2; fail "fcgi-client ended early"; }
+        is_alive "$pid" || { cat "$tmp/hold.log" >&2; fail "fcgi-load ended early"; }
         sleep 0.1
     done
     r1=$(settled_rss)
@@ -83,8 +82,7 @@ hold() {
     awk -v a="$r0" -v b="$r1" -v n="$PENDING" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }'
 }
 
-# bench_start_servers listens on TCP for nginx; fcgi-client talks to it
-# directly.  /sleep first (a pending request without Redis), then Redis.
+# fcgi-load talks directly to the address nginx uses (BENCH_UPSTREAM).  /sleep first (a pending request without Redis), then Redis.
 per_sleep=$(hold '/sleep?ms=60000')
 kill -STOP "$REDIS_PID"
 per_redis=$(hold /cache/items/1)

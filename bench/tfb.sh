@@ -7,7 +7,7 @@
 #   1. PostgreSQL's own ceiling: pgbench -S -M prepared (scale 1), and
 #      pgbench -M prepared running /db's statement (one World row by a
 #      random id), each with as many clients as the pool has connections.
-#   2. /db FastCGI-direct (no web server): tests/tools/fcgi-client with
+#   2. /db FastCGI-direct (no web server): bench/fcgi-load with
 #      DB_PENDING (256) requests in flight.
 #   3. Memory per pending database request: HOLD_PENDING (1000) /db
 #      requests held while a session locks World, RSS growth / request.
@@ -31,9 +31,9 @@ DEMO_APP=$TFB_APP       # bench/lib.sh starts the daemon with DEMO_APP
 : "${DB_PENDING:=256}"
 : "${HOLD_PENDING:=1000}"
 : "${CONNECTIONS:=256}"
-: "${FCGI_CLIENT:=$top_builddir/tests/tools/fcgi-client}"
+: "${FCGI_LOAD:=$top_builddir/bench/fcgi-load}"
 need_pg
-[[ -x $FCGI_CLIENT ]] || { log "SKIP: $FCGI_CLIENT not built (make check builds it)"; exit 77; }
+[[ -x $FCGI_LOAD ]] || { log "SKIP: $FCGI_LOAD not built (make check builds it)"; exit 77; }
 ((WORKERS <= 1)) || fail "the memory phase measures one serving process: WORKERS must be 0 or 1"
 
 start_pg_cluster -c max_connections=300 -c shared_buffers=128MB
@@ -90,23 +90,23 @@ pg_us_db=$(_us_per_req $((c1 - c0)) "$txn_db")
 bench_start_servers -o "tfb:database_url=$TFB_URL" -o "tfb:pool_max=$POOL" \
     -o "tfb:pool_min=$POOL" -o tfb:max_waiters=100000
 bench_preflight "$BENCH_BASE/db" 200
-addr=127.0.0.1:$EVFCGID_PORT
+addr=$BENCH_UPSTREAM     # unix:/path or 127.0.0.1:port, as nginx reaches it
 wpid=$EVFCGID_PID
 for p in $(descendants "$EVFCGID_PID"); do
     [[ $(basename "$(readlink "/proc/$p/exe" 2>/dev/null)") == @(evfcgid|lt-evfcgid) ]] && wpid=$p
 done
 
 # ---- 2. /db FastCGI-direct ---------------------------------------------------
-"$FCGI_CLIENT" load "$addr" /db -c 8 -n "$DB_PENDING" -d "$WARMUP" >/dev/null 2>&1 || true
+"$FCGI_LOAD" "$addr" /db -c 8 -n "$DB_PENDING" -d "$WARMUP" >/dev/null 2>&1 || true
 e0=$(cpu_ticks "$EVFCGID_PID")
 c0=$(pgcpu)
-direct=$("$FCGI_CLIENT" load "$addr" /db -c 8 -n "$DB_PENDING" -d "$DURATION") ||
-    log "fcgi-client load /db: exit status $? ($direct)"
+direct=$("$FCGI_LOAD" "$addr" /db -c 8 -n "$DB_PENDING" -d "$DURATION") ||
+    log "fcgi-load /db: exit status $? ($direct)"
 e1=$(cpu_ticks "$EVFCGID_PID")
 c1=$(pgcpu)
 field() { sed -n "s/.*[[:space:]]$1=\\([^ ]*\\).*/\\1/p; s/^$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n 1; }
 d_done=$(field completed "$direct")
-[[ -n $d_done && $d_done -gt 0 ]] || fail "fcgi-client load /db completed nothing: $direct"
+[[ -n $d_done && $d_done -gt 0 ]] || fail "fcgi-load /db completed nothing: $direct"
 d_rps=$(field rps "$direct")
 d_evf_us=$(_us_per_req $((e1 - e0)) "$d_done")
 d_pg_us=$(_us_per_req $((c1 - c0)) "$d_done")
@@ -121,8 +121,8 @@ for ((i = 0; i < 100; i++)); do
     sleep 0.1
 done
 rss0=$(proc_kb "$wpid")
-spawn_bg other "fcgi-client --hold" "$tmp/hold.log" \
-    "$FCGI_CLIENT" load "$addr" /db -c 10 -n "$HOLD_PENDING" --hold -d 30
+spawn_bg other "fcgi-load --hold" "$tmp/hold.log" \
+    "$FCGI_LOAD" "$addr" /db -c 10 -n "$HOLD_PENDING" --hold -d 30
 hold=$LAST_PID
 for ((i = 0; i < 100; i++)); do
     grep -q '^sent=' "$tmp/hold.log" && break
@@ -163,7 +163,7 @@ bench_header "tfb" "the TechEmpower types on PostgreSQL $("$PG_BINDIR/postgres" 
 printf 'PostgreSQL ceiling (pgbench -M prepared -c %s -j 2 -T %s):\n' "$POOL" "$DURATION"
 printf '  -S (pgbench_accounts, scale 1)    %8s tps   postgres %s us/txn\n' "$tps_S" "$pg_us_S"
 printf '  /db statement (World by id)      %8s tps   postgres %s us/txn\n\n' "$tps_db" "$pg_us_db"
-printf 'FastCGI-direct /db (fcgi-client, %s pending on 8 connections, %ss):\n' "$DB_PENDING" "$DURATION"
+printf 'FastCGI-direct /db (fcgi-load, %s pending on 8 connections, %ss):\n' "$DB_PENDING" "$DURATION"
 printf '  %s req/s, p50 %s ms, p99 %s ms, errors %s; evfcgid %s us/r, postgres %s us/r\n' \
     "$d_rps" "$(field p50_ms "$direct")" "$(field p99_ms "$direct")" "$(field errors "$direct")" "$d_evf_us" "$d_pg_us"
 ratio=$(awk -v a="$d_rps" -v b="$tps_S" 'BEGIN { printf "%.2f", a / b }')

@@ -327,6 +327,21 @@ typedef struct evf_http_opts {
     size_t body_len;
     double timeout;                 /* seconds; 0: only the deadline */
     bool raise_for_status;          /* non-2xx answers are EVF_EHTTPSTATUS */
+    /*
+     * HTTP/2: https URLs negotiate it (ALPN); requests to one upstream
+     * then share one connection, multiplexed, instead of one connection
+     * per request in flight.  http URLs speak it from the first byte (h2c
+     * "prior knowledge") only with libcurl 8 or later: libcurl 7.x breaks
+     * reused h2c connections, so there they stay HTTP/1.1.
+     */
+    bool http2;
+    const char *ca_file;    /* PEM CA bundle for https; NULL: the system's */
+    /*
+     * Most bytes of the answer's body kept (its headers apart); a bigger
+     * answer fails with EVF_EHTTP.  0: the client's default (8 MiB, or
+     * max_body if smaller); never more than that default.
+     */
+    size_t max_answer;
 } evf_http_opts;
 
 typedef struct evf_http_response {

@@ -50,6 +50,15 @@
 #define LOW_IDS 64
 #define ID_WORDS (65536 / 64)
 #define READ_BUF (64 * 1024)
+/*
+ * Bytes read from all connections in one loop iteration, at most (give or
+ * take one read).  What is read is parsed and its requests started at
+ * once, so this bounds the work of an iteration: under a burst, timers and
+ * writes still come round every few milliseconds.  A connection left
+ * unread stays readable (libev polls level-triggered) and is read in the
+ * next iteration, after the others that were ready before it.
+ */
+#define ITER_READ_BUDGET READ_BUF
 
 struct evf_conn {
     ev_io rio;
@@ -69,6 +78,8 @@ struct evf_conn {
     uint64_t *ended_high;       /* ID_WORDS words, for the other ids */
     evf_req *drain_waiters;
     evf_conn_t *prev, *next;
+    evf_conn_t *next_dirty;     /* on reg.dirty: output waits for a flush */
+    bool queued;                /* on reg.dirty */
 };
 
 static _Thread_local struct {
@@ -79,7 +90,12 @@ static _Thread_local struct {
     uint8_t *rbuf;
     ev_tstamp log_window;
     unsigned logged, suppressed;
-} reg;
+    evf_conn_t *dirty;          /* connections to flush before polling */
+    ev_prepare flusher;
+    unsigned iteration;         /* ev_iteration() of iter_read */
+    size_t iter_read;           /* bytes read in that iteration */
+    size_t read_budget;         /* ITER_READ_BUDGET, or a test's */
+} reg = { .read_budget = ITER_READ_BUDGET };
 
 static void destroy(evf_conn_t *c);
 
@@ -235,6 +251,7 @@ flush(evf_conn_t *c)
     while (evf_buf_used(&c->out)) {
         ssize_t n = send(c->fd, c->out.data + c->out.off,
                          evf_buf_used(&c->out), MSG_NOSIGNAL);
+        evf_stats.sends++;
         if (n > 0) {
             evf_buf_consume(&c->out, (size_t)n);
             continue;
@@ -278,6 +295,53 @@ unhold(evf_conn_t *c)
         destroy(c);
 }
 
+/* Flush every connection that asked for it; the prepare watcher's work. */
+static void
+flush_dirty(void)
+{
+    while (reg.dirty) {
+        evf_conn_t *c = reg.dirty;
+        reg.dirty = c->next_dirty;
+        c->next_dirty = NULL;
+        c->queued = false;
+        flush(c);
+        unhold(c);
+    }
+}
+
+static void
+prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    flush_dirty();
+    ev_prepare_stop(loop, w);
+}
+
+/*
+ * Flush c before the loop next polls (at once if its buffer is above the
+ * high-water mark).  Returns EVF_EGONE if c can send nothing more.
+ */
+static int
+flush_later(evf_conn_t *c)
+{
+    if (c->gone)
+        return EVF_EGONE;
+    if (evf_buf_used(&c->out) > evf_settings.out_high_water)
+        return flush(c);
+    if (c->queued)
+        return 0;
+    struct ev_loop *loop = evf__loop();
+    c->queued = true;
+    hold(c);
+    c->next_dirty = reg.dirty;
+    reg.dirty = c;
+    if (!ev_is_active(&reg.flusher)) {
+        ev_prepare_init(&reg.flusher, prepare_cb);
+        ev_prepare_start(loop, &reg.flusher);
+    }
+    return 0;
+}
+
 /* ---- hooks given to requests ------------------------------------------ */
 
 static evf_buf_t *
@@ -289,7 +353,7 @@ h_out(void *o)
 static int
 h_flush(void *o)
 {
-    return flush(o);
+    return flush_later(o);
 }
 
 static bool
@@ -349,7 +413,11 @@ h_finished(void *o, evf_req *r, bool answered)
         c->closing = true;
         ev_io_stop(evf__loop(), &c->rio);
     }
-    flush(c);
+    /* Teardowns and background tasks run once the answer is sent. */
+    if (answered && evf__req_has_after(r))
+        flush(c);
+    else
+        flush_later(c);
 }
 
 /* The route table: the apps loaded in this process. */
@@ -552,12 +620,17 @@ static void
 read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     evf_conn_t *c = container_of(w, evf_conn_t, rio);
-    (void)loop, (void)revents;
+    (void)revents;
 
+    if (reg.iteration != ev_iteration(loop)) {
+        reg.iteration = ev_iteration(loop);
+        reg.iter_read = 0;
+    }
     hold(c);
-    for (int round = 0; round < 8 && !c->closing; round++) {
+    while (!c->closing && reg.iter_read < reg.read_budget) {
         ssize_t n = recv(c->fd, reg.rbuf, READ_BUF, 0);
         if (n > 0) {
+            reg.iter_read += (size_t)n;
             feed(c, reg.rbuf, (size_t)n);
             if ((size_t)n < READ_BUF)
                 break;
@@ -575,7 +648,7 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
         break;
     }
     if (!c->gone && evf_buf_used(&c->out))
-        flush(c);
+        flush_later(c);
     unhold(c);
 }
 
@@ -657,6 +730,12 @@ destroy(evf_conn_t *c)
 }
 
 void
+evf_conn_set_read_budget(size_t bytes)
+{
+    reg.read_budget = bytes ? bytes : ITER_READ_BUDGET;
+}
+
+void
 evf_conn_drain_all(void)
 {
     evf_conn_t *c = reg.head;
@@ -675,6 +754,11 @@ evf_conn_drain_all(void)
 void
 evf_conn_close_all(void)
 {
+    for (evf_conn_t *c = reg.dirty; c; c = c->next_dirty)
+        lose(c);
+    flush_dirty();
+    if (ev_is_active(&reg.flusher))
+        ev_prepare_stop(evf__loop(), &reg.flusher);
     while (reg.head) {
         evf_conn_t *c = reg.head;
         lose(c);

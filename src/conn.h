@@ -36,4 +36,10 @@ void evf_conn_drain_all(void);
 /* Fast stop: every connection is closed and its requests cancelled. */
 void evf_conn_close_all(void);
 
+/*
+ * Bytes read from all connections per loop iteration, at most (plus one
+ * read of 64 KiB); 0 restores the default (64 KiB).  For tests.
+ */
+void evf_conn_set_read_budget(size_t bytes);
+
 #endif

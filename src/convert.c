@@ -102,3 +102,16 @@ bad:
     return "bool_parsing";
 }
 
+
+size_t
+evf_format_u64(char *dst, uint64_t v)
+{
+    char tmp[EVF_U64_DIGITS];
+    size_t n = 0;
+    do {
+        tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(dst, tmp + sizeof(tmp) - n, n);
+    return n;
+}

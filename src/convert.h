@@ -33,4 +33,11 @@ const char *evf_convert_float(const char *s, size_t len, double *out,
 const char *evf_convert_bool(const char *s, size_t len, bool *out,
                              const char **msg);
 
+/*
+ * Write v in decimal at dst (room for EVF_U64_DIGITS bytes; no NUL).
+ * Returns the number of digits.  For the hot path: no printf.
+ */
+#define EVF_U64_DIGITS 20
+size_t evf_format_u64(char *dst, uint64_t v);
+
 #endif

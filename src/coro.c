@@ -1,20 +1,30 @@
 /*
  * coro: coroutines with pooled stacks (see coro.h).
  *
- * DESIGN.  Context switches use ucontext (makecontext/swapcontext): portable
- * and understood by gdb, valgrind and the sanitizers.  glibc's swapcontext
- * saves the signal mask with one rt_sigprocmask call per switch; a request
- * that never awaits switches twice, which measures at well under a
- * microsecond, so no hand-written assembly is worth its risk here.
+ * DESIGN.  Context switches.  On x86-64 and aarch64 a switch is a few
+ * instructions (ctx_switch below): push the callee-saved registers on the
+ * current stack, save the stack pointer, load the other one, pop.  The
+ * other registers are the caller's to save (the switch is an ordinary
+ * call), and the signal mask is the thread's, untouched; glibc's
+ * swapcontext instead calls rt_sigprocmask on every switch.  Elsewhere,
+ * or with ./configure --with-context=ucontext, ucontext
+ * (makecontext/swapcontext) is the portable fallback.  Both paths tell
+ * AddressSanitizer about each switch (its fiber annotations) and valgrind
+ * about each stack.
  *
  * Stacks.  Slots of stack_size bytes are carved from regions of
  * SLOTS_PER_REGION slots (one mmap each).  The lowest page of a slot is a
  * PROT_NONE guard while the guard budget lasts: each guard splits the
  * region's mapping in two, and vm.max_map_count (65530 by default) would
  * run out long before 100,000 stacks, so beyond GUARD_BUDGET stacks new
- * regions come without guards (logged once).  A freed slot goes back on a
- * free list; beyond CACHE_MAX free slots its pages are given back to the
- * kernel with MADV_DONTNEED, so memory follows the load down again.
+ * regions come without guards (logged once).  A freed slot goes back on
+ * top of a free list (LIFO), so the next coroutine gets the stack used
+ * last, its pages still mapped and in cache: no page faults in the steady
+ * state.  Memory follows the load down again through evf_coro_trim(),
+ * called on an idle timer: free slots beyond what the peak since the last
+ * trim needed are given back to the kernel (MADV_DONTNEED) from the
+ * bottom of the list, the ones unused longest; they stay on the list,
+ * cold, and fault in again only if a bigger peak needs them.
  *
  * The pool is per thread (coroutines only run on loop threads).
  */
@@ -24,8 +34,11 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#ifndef EVF_CORO_ASM
 #include <ucontext.h>
+#endif
 #include <unistd.h>
 
 #ifdef HAVE_VALGRIND_VALGRIND_H
@@ -42,11 +55,16 @@
 
 #define SLOTS_PER_REGION 64
 #define GUARD_BUDGET 8192
-#define CACHE_MAX 1024
+#define WARM_MIN 64             /* free slots evf_coro_trim() keeps warm */
 
 struct evf_coro {
+#ifdef EVF_CORO_ASM
+    void *sp;               /* the coroutine's saved stack pointer */
+    void *caller_sp;        /* the resumer's */
+#else
     ucontext_t ctx;         /* the coroutine's saved context */
     ucontext_t caller;      /* the resumer's saved context */
+#endif
     evf_coro_fn fn;
     void *arg;
     char *slot;             /* start of the slot (guard page, if any) */
@@ -82,6 +100,8 @@ static _Thread_local struct {
     region_t *regions;
     struct free_slot *free; /* free slots, a stack (LIFO: warm first) */
     size_t nfree, free_cap;
+    size_t ncold;           /* free[0 .. ncold) were given back */
+    size_t peak;            /* most coroutines live since the last trim */
     size_t live, slots, nregions, guarded;
     bool guard_warned;
     evf_coro_t *current;
@@ -178,6 +198,122 @@ grow(void)
     return 0;
 }
 
+#ifdef EVF_CORO_ASM
+/*
+ * ctx_switch(&save, to): save the callee-saved registers on this stack
+ * and its stack pointer in *save, then resume the context whose stack
+ * pointer is to (saved by an earlier ctx_switch, or laid out by
+ * ctx_make).  Returns when something switches back.
+ */
+void evf__ctx_switch(void **save, void *to);
+
+#if defined(__x86_64__)
+/* Frame, from the saved stack pointer up: MXCSR and the x87 control
+ * word (8 bytes), r15, r14, r13, r12, rbx, rbp, return address. */
+__asm__(
+    ".text\n"
+    ".globl evf__ctx_switch\n"
+    ".hidden evf__ctx_switch\n"
+    ".type evf__ctx_switch, @function\n"
+    ".p2align 4\n"
+    "evf__ctx_switch:\n"
+    "    pushq %rbp\n"
+    "    pushq %rbx\n"
+    "    pushq %r12\n"
+    "    pushq %r13\n"
+    "    pushq %r14\n"
+    "    pushq %r15\n"
+    "    subq $8, %rsp\n"
+    "    stmxcsr (%rsp)\n"
+    "    fnstcw 4(%rsp)\n"
+    "    movq %rsp, (%rdi)\n"
+    "    movq %rsi, %rsp\n"
+    "    ldmxcsr (%rsp)\n"
+    "    fldcw 4(%rsp)\n"
+    "    addq $8, %rsp\n"
+    "    popq %r15\n"
+    "    popq %r14\n"
+    "    popq %r13\n"
+    "    popq %r12\n"
+    "    popq %rbx\n"
+    "    popq %rbp\n"
+    "    ret\n"
+    ".size evf__ctx_switch, .-evf__ctx_switch\n");
+
+#define FRAME_WORDS 8           /* the frame above, return address included */
+
+/* Lay out a first frame on [lo, hi) that "returns" into entry. */
+static void *
+ctx_make(char *lo, char *hi, void (*entry)(void))
+{
+    uintptr_t top = (uintptr_t)hi & ~(uintptr_t)15;
+    uint64_t *sp = (uint64_t *)top - 1 - FRAME_WORDS;
+    (void)lo;
+    memset(sp, 0, (FRAME_WORDS + 1) * sizeof(*sp));
+    /* MXCSR 0x1f80 and the x87 control word 0x037f: the ABI's defaults. */
+    sp[0] = 0x1f80u | (uint64_t)0x037fu << 32;
+    sp[FRAME_WORDS - 1] = (uint64_t)(uintptr_t)entry;
+    /* Above it, a null return address: entry is entered with its stack
+     * aligned as after a call, and a backtrace stops there. */
+    return sp;
+}
+
+#elif defined(__aarch64__)
+/* Frame of 176 bytes from the saved stack pointer up: x19..x28, x29 (the
+ * frame pointer), x30 (the return address), d8..d15. */
+__asm__(
+    ".text\n"
+    ".globl evf__ctx_switch\n"
+    ".hidden evf__ctx_switch\n"
+    ".type evf__ctx_switch, %function\n"
+    ".p2align 4\n"
+    "evf__ctx_switch:\n"
+    "    sub sp, sp, #176\n"
+    "    stp x19, x20, [sp, #0]\n"
+    "    stp x21, x22, [sp, #16]\n"
+    "    stp x23, x24, [sp, #32]\n"
+    "    stp x25, x26, [sp, #48]\n"
+    "    stp x27, x28, [sp, #64]\n"
+    "    stp x29, x30, [sp, #80]\n"
+    "    stp d8, d9, [sp, #96]\n"
+    "    stp d10, d11, [sp, #112]\n"
+    "    stp d12, d13, [sp, #128]\n"
+    "    stp d14, d15, [sp, #144]\n"
+    "    mov x9, sp\n"
+    "    str x9, [x0]\n"
+    "    mov sp, x1\n"
+    "    ldp x19, x20, [sp, #0]\n"
+    "    ldp x21, x22, [sp, #16]\n"
+    "    ldp x23, x24, [sp, #32]\n"
+    "    ldp x25, x26, [sp, #48]\n"
+    "    ldp x27, x28, [sp, #64]\n"
+    "    ldp x29, x30, [sp, #80]\n"
+    "    ldp d8, d9, [sp, #96]\n"
+    "    ldp d10, d11, [sp, #112]\n"
+    "    ldp d12, d13, [sp, #128]\n"
+    "    ldp d14, d15, [sp, #144]\n"
+    "    add sp, sp, #176\n"
+    "    ret\n"
+    ".size evf__ctx_switch, .-evf__ctx_switch\n");
+
+#define FRAME_BYTES 176
+
+static void *
+ctx_make(char *lo, char *hi, void (*entry)(void))
+{
+    uintptr_t top = (uintptr_t)hi & ~(uintptr_t)15;
+    uint64_t *sp = (uint64_t *)(top - FRAME_BYTES);
+    (void)lo;
+    memset(sp, 0, FRAME_BYTES);
+    sp[11] = (uint64_t)(uintptr_t)entry;    /* x30: where ret goes */
+    return sp;
+}
+
+#else
+#error "--with-context=asm: no context switch for this CPU"
+#endif
+#endif /* EVF_CORO_ASM */
+
 static void
 start_switch(void **fake, const void *bottom, size_t size)
 {
@@ -208,7 +344,13 @@ trampoline(void)
     c->finished = true;
     /* Leaving for good: NULL lets ASan drop this stack's fake frames. */
     start_switch(NULL, c->caller_bottom, c->caller_size);
+#ifdef EVF_CORO_ASM
+    void *dead;
+    evf__ctx_switch(&dead, c->caller_sp);
+#else
     setcontext(&c->caller);
+#endif
+    abort();    /* never resumed */
 }
 
 evf_coro_t *
@@ -217,6 +359,8 @@ evf_coro_new(evf_coro_fn fn, void *arg, size_t extra, void **extra_out)
     if (!pool.nfree && grow() < 0)
         return NULL;
     struct free_slot fs = pool.free[--pool.nfree];
+    if (pool.ncold > pool.nfree)
+        pool.ncold = pool.nfree;
     char *slot = fs.slot;
     region_t *r = fs.region;
     size_t ps = page_size();
@@ -236,12 +380,17 @@ evf_coro_new(evf_coro_fn fn, void *arg, size_t extra, void **extra_out)
     c->stack = lo;
     c->stack_len = (size_t)((char *)c->extra - lo) & ~(size_t)15;
 
+#ifdef EVF_CORO_ASM
+    c->sp = ctx_make(c->stack, c->stack + c->stack_len, trampoline);
+#else
     getcontext(&c->ctx);
     c->ctx.uc_stack.ss_sp = c->stack;
     c->ctx.uc_stack.ss_size = c->stack_len;
     c->ctx.uc_link = NULL;
     makecontext(&c->ctx, trampoline, 0);
-    pool.live++;
+#endif
+    if (++pool.live > pool.peak)
+        pool.peak = pool.live;
     if (extra_out)
         *extra_out = c->extra;
     return c;
@@ -258,7 +407,11 @@ evf_coro_resume(evf_coro_t *c)
         pool.starting = c;
     }
     start_switch(&c->fake_stack, c->stack, c->stack_len);
+#ifdef EVF_CORO_ASM
+    evf__ctx_switch(&c->caller_sp, c->sp);
+#else
     swapcontext(&c->caller, &c->ctx);
+#endif
     finish_switch(c->fake_stack, NULL, NULL);
     pool.current = NULL;
     return !c->finished;
@@ -269,7 +422,11 @@ evf_coro_yield(evf_coro_t *c)
 {
     assert(pool.current == c);
     start_switch(&c->fake_stack, c->caller_bottom, c->caller_size);
+#ifdef EVF_CORO_ASM
+    evf__ctx_switch(&c->sp, c->caller_sp);
+#else
     swapcontext(&c->ctx, &c->caller);
+#endif
     finish_switch(c->fake_stack, &c->caller_bottom, &c->caller_size);
 }
 
@@ -299,13 +456,27 @@ evf_coro_free(evf_coro_t *c)
                                   (size_t)(slot + r->slot_size - c->stack));
 #endif
     pool.live--;
-    if (pool.nfree >= CACHE_MAX) {
-        size_t ps = page_size();
-        char *lo = slot + (r->guarded ? ps : 0);
-        madvise(lo, (size_t)(slot + r->slot_size - lo), MADV_DONTNEED);
-    }
     /* grow() sized the free list for every slot ever mapped. */
     pool.free[pool.nfree++] = (struct free_slot){ slot, r };
+}
+
+size_t
+evf_coro_trim(void)
+{
+    size_t ps = page_size();
+    size_t want = pool.peak - pool.live;    /* to serve that peak again */
+    if (want < WARM_MIN)
+        want = WARM_MIN;
+    size_t released = 0;
+    while (pool.nfree - pool.ncold > want) {
+        struct free_slot *f = &pool.free[pool.ncold++];
+        char *lo = f->slot + (f->region->guarded ? ps : 0);
+        madvise(lo, (size_t)(f->slot + f->region->slot_size - lo),
+                MADV_DONTNEED);
+        released++;
+    }
+    pool.peak = pool.live;
+    return released;
 }
 
 void
@@ -313,6 +484,7 @@ evf_coro_get_stats(evf_coro_stats_t *st)
 {
     st->live = pool.live;
     st->cached = pool.nfree;
+    st->warm = pool.nfree - pool.ncold;
     st->slots = pool.slots;
     st->mappings = pool.nregions;
 }

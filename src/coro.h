@@ -54,11 +54,20 @@ void *evf_coro_extra(evf_coro_t *c);
 typedef struct evf_coro_stats {
     size_t live;        /* coroutines not yet freed */
     size_t cached;      /* free slots kept ready */
+    size_t warm;        /* of those, the ones whose pages are kept */
     size_t slots;       /* slots mapped in all */
     size_t mappings;    /* mmap regions */
 } evf_coro_stats_t;
 
 void evf_coro_get_stats(evf_coro_stats_t *st);
+
+/*
+ * Give back to the kernel the pages of free stacks beyond what the peak
+ * of live coroutines since the last call would need again (at least 64
+ * stay warm), the ones unused longest first, and start a new peak.  For an
+ * idle timer.  Returns the number of stacks released.
+ */
+size_t evf_coro_trim(void);
 
 /* Unmap every region; only when no coroutine is live (tests, exit). */
 void evf_coro_pool_destroy(void);

@@ -13,7 +13,13 @@
  *
  * A transfer lives in its request's arena; a cleanup registered with the
  * request removes it from the multi handle if the request ends first
- * (cancellation closes the upstream connection).
+ * (cancellation closes the upstream connection).  Easy handles of
+ * finished transfers are reset and kept (up to EASY_CACHE) for the next
+ * ones: creating one allocates and initialises several kilobytes.
+ *
+ * HTTP/2 (evf_http_opts.http2): the multi handle multiplexes, and such a
+ * transfer waits for a connection being set up to the same upstream
+ * (CURLOPT_PIPEWAIT) rather than opening one of its own.
  */
 #include "config.h"
 
@@ -21,6 +27,7 @@
 #include <ev.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "http_client.h"
@@ -31,8 +38,11 @@
 #include "request.h"
 #include "settings.h"
 
+#define EASY_CACHE 256
+
 typedef struct transfer {
     CURL *easy;
+    size_t cap;                     /* most bytes of body (and of head) */
     struct curl_slist *hdrs;
     evf_buf_t body;
     evf_buf_t head;
@@ -53,6 +63,8 @@ static _Thread_local struct {
     CURLM *multi;
     ev_timer timer;
     int running;
+    CURL *easy[EASY_CACHE];         /* reset handles, ready for reuse */
+    size_t neasy;
 } hc;
 
 static bool global_done;
@@ -165,6 +177,7 @@ setup(void)
     curl_multi_setopt(hc.multi, CURLMOPT_TIMERFUNCTION, timerfn_cb);
     /* Keep idle connections to upstreams for the next requests. */
     curl_multi_setopt(hc.multi, CURLMOPT_MAXCONNECTS, 1024L);
+    curl_multi_setopt(hc.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     ev_init(&hc.timer, timer_cb);
     return 0;
 }
@@ -175,6 +188,8 @@ evf_http_shutdown(void)
     if (!hc.multi)
         return;
     ev_timer_stop(evf__loop(), &hc.timer);
+    while (hc.neasy)
+        curl_easy_cleanup(hc.easy[--hc.neasy]);
     curl_multi_cleanup(hc.multi);
     hc.multi = NULL;
 }
@@ -195,7 +210,7 @@ static size_t
 append(evf_buf_t *b, transfer_t *t, const char *p, size_t n)
 {
     /* The running count: an answer without Content-Length is cut too. */
-    if (n > upstream_cap() - b->len) {
+    if (n > t->cap - b->len) {
         t->too_big = true;
         return 0;   /* makes curl fail the transfer */
     }
@@ -213,7 +228,26 @@ static size_t
 head_cb(char *p, size_t size, size_t n, void *ud)
 {
     transfer_t *t = ud;
-    return append(&t->head, t, p, size * n);
+    /* Headers have the default cap: max_answer is about the body. */
+    size_t cap = t->cap;
+    t->cap = upstream_cap();
+    size_t done = append(&t->head, t, p, size * n);
+    t->cap = cap;
+    return done;
+}
+
+/*
+ * Whether h2c with prior knowledge can be used: libcurl 7.88 (Debian 12)
+ * fails every request after the first on a reused h2c connection ("Error
+ * in the HTTP2 framing layer"); libcurl 8 does not.
+ */
+static bool
+h2c_works(void)
+{
+    static int works = -1;
+    if (works < 0)
+        works = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
+    return works;
 }
 
 /* Request cleanup: abort a transfer still running, free its buffers. */
@@ -224,7 +258,12 @@ transfer_free(void *arg)
     if (t->easy) {
         if (!t->done && hc.multi)
             curl_multi_remove_handle(hc.multi, t->easy);
-        curl_easy_cleanup(t->easy);
+        if (hc.multi && hc.neasy < EASY_CACHE) {
+            curl_easy_reset(t->easy);
+            hc.easy[hc.neasy++] = t->easy;
+        } else {
+            curl_easy_cleanup(t->easy);
+        }
     }
     curl_slist_free_all(t->hdrs);
     evf_buf_free(&t->body);
@@ -271,7 +310,10 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
     memset(t, 0, sizeof(*t));
     t->req = r;
     t->task = evf__req_task(r);
-    t->easy = curl_easy_init();
+    t->cap = upstream_cap();
+    if (o->max_answer && o->max_answer < t->cap)
+        t->cap = o->max_answer;
+    t->easy = hc.neasy ? hc.easy[--hc.neasy] : curl_easy_init();
     if (!t->easy || evf_defer(r, transfer_free, t) < 0) {
         if (t->easy)
             curl_easy_cleanup(t->easy);
@@ -290,8 +332,19 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "evfcgi/" PACKAGE_VERSION);
     /* A Content-Length over the cap fails at once, before any byte. */
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
-                     (curl_off_t)upstream_cap());
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->cap);
+    if (o->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    if (o->http2) {
+        bool tls = strncasecmp(o->url, "https:", 6) == 0;
+        if (tls)
+            curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                             (long)CURL_HTTP_VERSION_2TLS);
+        else if (h2c_works())
+            curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                             (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    }
     if (timeout > 0) {
         long ms = (long)(timeout * 1000 + 0.5);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);

@@ -214,6 +214,12 @@ evf__req_keep_conn(const evf_req *r)
     return r->flags & FCGI_KEEP_CONN;
 }
 
+bool
+evf__req_has_after(const evf_req *r)
+{
+    return r->teardowns || r->bg;
+}
+
 evf_req **
 evf__req_link(evf_req *r)
 {

@@ -60,6 +60,11 @@ evf_req *evf__req_new(void *owner, const evf_req_owner_ops *ops,
                       uint16_t id, uint8_t flags);
 uint16_t evf__req_id(const evf_req *r);
 bool evf__req_keep_conn(const evf_req *r);
+/*
+ * Whether r has work to do after its answer (teardowns, background
+ * tasks): its owner then sends the answer before that work runs.
+ */
+bool evf__req_has_after(const evf_req *r);
 
 /* A piece of the PARAMS stream; len 0 ends it.  0 or EVF_EPROTO. */
 int evf__req_params(evf_req *r, const uint8_t *data, size_t len);

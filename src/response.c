@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "convert.h"
 #include "fcgi_writer.h"
 #include "http_status.h"
 #include "log.h"
@@ -160,6 +161,15 @@ set_headers(evf_req *r, const char *const *headers)
     return 0;
 }
 
+/* Copy len bytes of s to dst at offset at; returns the offset after. */
+static inline size_t
+put(char *dst, size_t at, const char *s, size_t len)
+{
+    if (len)
+        memcpy(dst + at, s, len);
+    return at + len;
+}
+
 /*
  * Write the CGI response head and body (or, for a stream, the head only).
  * Returns 0, EVF_EINVAL when already answered or when ctype has a control
@@ -193,32 +203,36 @@ answer(evf_req *r, int status, const char *ctype, const void *body,
     if (status < 100 || status > 999)
         status = 500;
 
+    /* 128: the status line and the two headers written here, at most. */
     char small[512];
-    size_t cap = sizeof(small);
     char *head = small;
     size_t need = 128 + (ctype ? strlen(ctype) : 0) + r->hdrs_len;
-    if (need > cap) {
-        head = evf_alloc(r, need);
-        if (!head)
-            return EVF_EGONE;
-        cap = need;
+    if (need > sizeof(small) && !(head = evf_alloc(r, need)))
+        return EVF_EGONE;
+    /* Built by hand: this runs for every answer (no printf family). */
+    const char *reason = evf_http_reason(status);
+    size_t n = 0;
+    n = put(head, n, "Status: ", 8);
+    n += evf_format_u64(head + n, (uint64_t)status);
+    head[n++] = ' ';
+    n = put(head, n, reason, strlen(reason));
+    n = put(head, n, "\r\n", 2);
+    if (ctype) {
+        n = put(head, n, "Content-Type: ", 14);
+        n = put(head, n, ctype, strlen(ctype));
+        n = put(head, n, "\r\n", 2);
     }
-    int n = snprintf(head, cap, "Status: %d %s\r\n", status,
-                     evf_http_reason(status));
-    if (ctype)
-        n += snprintf(head + n, cap - (size_t)n, "Content-Type: %s\r\n",
-                      ctype);
-    if (!stream)
-        n += snprintf(head + n, cap - (size_t)n, "Content-Length: %zu\r\n",
-                      len);
-    if (r->hdrs_len)
-        memcpy(head + n, r->hdrs, r->hdrs_len);
-    n += (int)r->hdrs_len;
+    if (!stream) {
+        n = put(head, n, "Content-Length: ", 16);
+        n += evf_format_u64(head + n, len);
+        n = put(head, n, "\r\n", 2);
+    }
+    n = put(head, n, r->hdrs, r->hdrs_len);
     head[n++] = '\r';
     head[n++] = '\n';
 
     evf_buf_t *out = outbuf(r);
-    if (evf_fcgi_write_stream2(out, FCGI_STDOUT, r->id, head, (size_t)n,
+    if (evf_fcgi_write_stream2(out, FCGI_STDOUT, r->id, head, n,
                                body, len) < 0)
         return EVF_EGONE;
     if (!stream && evf_fcgi_write_stream(out, FCGI_STDOUT, r->id, NULL, 0) < 0)

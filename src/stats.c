@@ -114,6 +114,7 @@ add(evf_stats_t *t, const evf_stats_t *s, bool gauges)
         t->by_class[k] += s->by_class[k];
     t->aborted += s->aborted;
     t->protocol_errors += s->protocol_errors;
+    t->sends += s->sends;
     t->rejected_overload += s->rejected_overload;
     t->handler_no_answer += s->handler_no_answer;
     t->slow_callbacks += s->slow_callbacks;
@@ -320,6 +321,7 @@ evf_stats_render(bool json, const char *const *route_names,
     json_object_object_add(o, "in flight by route", routes);
     add_u(o, "aborted", t.aborted);
     add_u(o, "protocol errors", t.protocol_errors);
+    add_u(o, "sends", t.sends);
     add_u(o, "slow requests", t.slow_callbacks);
     json_object *pool = json_object_new_object();
     add_u(pool, "threads", t.pool_threads);

@@ -26,6 +26,7 @@ typedef struct evf_stats {
     uint64_t aborted;           /* cancelled before they finished */
     uint64_t in_flight;
     uint64_t protocol_errors;   /* connections closed for bad input */
+    uint64_t sends;             /* send() calls writing answers */
     uint64_t rejected_overload; /* FCGI_OVERLOADED answers */
     uint64_t handler_no_answer; /* handlers that returned without answering */
     uint64_t slow_callbacks;    /* handler slices over slow_callback */

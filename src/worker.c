@@ -11,6 +11,7 @@
 #include "access.h"
 #include "app.h"
 #include "conn.h"
+#include "coro.h"
 #include "http_client.h"
 #include "log.h"
 #include "loop.h"
@@ -27,6 +28,7 @@
 static struct {
     ev_signal sig[NSIGS];
     ev_timer drain;
+    ev_timer trim;          /* gives idle coroutine stacks back */
     ev_tstamp drain_until;
     double grace;
 } w;
@@ -42,6 +44,20 @@ drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
         evf_server_pause();
         ev_break(loop, EVBREAK_ALL);
     }
+}
+
+/*
+ * Every TRIM_PERIOD seconds, free coroutine stacks beyond what the peak
+ * of the last period needed give their pages back: memory follows the
+ * load down, and a steady load keeps its stacks warm.
+ */
+#define TRIM_PERIOD 10.0
+
+static void
+trim_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop, (void)t, (void)revents;
+    evf_coro_trim();
 }
 
 /* Stop accepting, let requests finish (up to the grace period), exit. */
@@ -127,6 +143,9 @@ evf_worker_run(const int *fds, size_t nfds, double grace, int ready_fd)
         return 1;
     }
     evf_stats_watch_loop(loop);
+    ev_timer_init(&w.trim, trim_cb, TRIM_PERIOD, TRIM_PERIOD);
+    ev_timer_start(loop, &w.trim);
+    ev_unref(loop);
     for (size_t i = 0; i < nfds; i++)
         if (evf_server_add(fds[i]) < 0) {
             evf_log_error("cannot watch listener %d", fds[i]);
@@ -161,6 +180,8 @@ evf_worker_run(const int *fds, size_t nfds, double grace, int ready_fd)
     evf_http_shutdown();
     evf_stats_unwatch_loop(loop);
     ev_timer_stop(loop, &w.drain);
+    ev_ref(loop);
+    ev_timer_stop(loop, &w.trim);
     for (int i = 0; i < NSIGS; i++) {
         ev_ref(loop);
         ev_signal_stop(loop, &w.sig[i]);

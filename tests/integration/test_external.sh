@@ -5,8 +5,9 @@
 # The upstream is real: nginx in front of a second evfcgid whose /sleep
 # route answers JSON after a delay we choose.  Checks success, upstream
 # down (502), upstream slower than the deadline (504), a client that leaves
-# mid-fetch (the upstream sees its connection closed: nginx logs 499), and
-# the nested dependency chain of /deps-demo with its teardowns.
+# mid-fetch (the upstream sees its connection closed: nginx logs 499),
+# HTTP/2 multiplexing to an https upstream, the per-call cap on an answer's
+# size, and the nested dependency chain of /deps-demo with its teardowns.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -17,6 +18,7 @@ client() { "$FCGI_CLIENT" -t 15 "$@"; }
 
 # The upstream API: evfcgid (demo) behind nginx.
 start_evfcgid_tcp -a "$DEMO_APP"
+h1_port=$EVFCGID_PORT
 start_nginx "$NGINX_CONF_TEMPLATE" "127.0.0.1:$EVFCGID_PORT"
 up="http://127.0.0.1:$NGINX_PORT"
 up_log=$NGINX_DIR/access.log
@@ -40,6 +42,43 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check_eq "50 concurrent /external-data" "ok 50 status=200" "$out"
 check_true "... overlap on one loop (${ms} ms; serial would be 5000)" \
     test "$ms" -lt 2000
+
+# HTTP/2 to an https upstream (ALPN; a throwaway CA-less self-signed
+# certificate given as the CA): the 50 concurrent requests share one
+# multiplexed connection instead of 50.
+need openssl
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$tmp/h2.key" \
+    -out "$tmp/h2.pem" 2>"$tmp/openssl.log" || fail "openssl req: $(cat "$tmp/openssl.log")"
+h2_conf=$tmp/nginx-h2.conf.in
+sed "s|listen 127.0.0.1:@PORT@ backlog=4096;|listen 127.0.0.1:@PORT@ backlog=4096 ssl http2; ssl_certificate $tmp/h2.pem; ssl_certificate_key $tmp/h2.key;|" \
+    "$NGINX_CONF_TEMPLATE" >"$h2_conf"
+grep -q ' ssl http2;' "$h2_conf" || fail "the nginx template has no listen line to give http2"
+NGINX_ACCESS_LOG= start_nginx "$h2_conf" "127.0.0.1:$h1_port"   # its own log
+h2_port=$NGINX_PORT h2_log=$NGINX_DIR/access.log
+start_app "https://127.0.0.1:$h2_port/sleep?ms=100" -o demo:upstream_http2=1 \
+    -o "demo:upstream_ca_file=$tmp/h2.pem"
+out=$(client multiplex "$app" 50 /external-data || true)
+check_eq "HTTP/2: 50 concurrent /external-data" "ok 50 status=200" "$out"
+check_true "... the upstream saw 50 HTTP/2 requests" \
+    poll_until 10 count_at_least 50 "$h2_log" '"GET /sleep\?ms=100 HTTP/2.0" 200'
+n=$(established_on "$h2_port")
+check_true "... over one multiplexed connection (open now: $n)" test "$n" -le 2
+check_eq "... none over HTTP/1.1" 0 "$(grep -c 'HTTP/1.1' "$h2_log" || true)"
+start_app "https://127.0.0.1:$h2_port/sleep?ms=1"
+out=$(client request "$app" GET /external-data)
+check_match "an unknown CA is refused: 502" $'^Status: 502 ' "$out"
+
+# A per-call cap on the answer's size: {"slept_ms":1} is 15 bytes.
+start_app "$up/sleep?ms=1" -o demo:upstream_max_answer=10
+out=$(client request "$app" GET /external-data)
+check_match "max_answer 10: a 15-byte answer is refused with 502" \
+    $'^Status: 502 .*\r\n\r\n\\{"detail":"Bad Gateway"\\}$' "$out"
+check_true "... the log says why" \
+    poll_until 10 grep -q "upstream answer too large" "$EVFCGID_LOG"
+start_app "$up/sleep?ms=1" -o demo:upstream_max_answer=100
+out=$(client request "$app" GET /external-data)
+check_match "max_answer 100: it passes" '"data":\{"slept_ms":1\}\}$' "$out"
 
 # The environment variable is the default; the app option overrides it.
 DEMO_UPSTREAM_URL="$up/sleep?ms=1" start_evfcgid_tcp -a "$DEMO_APP"

@@ -10,7 +10,8 @@
  * (every extra id refused with FCGI_OVERLOADED, the connection kept);
  * records for ids that just ended (ignored, the id reusable) against
  * records for ids never begun, bad versions and impossible lengths (the
- * connection closed).
+ * connection closed); the answers of one loop iteration leaving in one
+ * send().
  */
 #include "config.h"
 
@@ -391,6 +392,77 @@ test_over_limit(void)
 }
 
 /*
+ * Answers produced in one loop iteration for one connection leave in one
+ * send(): four requests arriving in one read are answered with one write.
+ */
+static void
+test_one_send_per_iteration(void)
+{
+    open_conn();
+    for (uint16_t id = 1; id <= MAX_REQS; id++) {
+        put_begin(id, FCGI_KEEP_CONN);
+        put_params(id, "GET", "/hello", NULL, NULL);
+        put_record(FCGI_STDIN, id, NULL, 0);
+    }
+    uint64_t sends = evf_stats.sends;
+    client_flush();
+    CU_ASSERT_TRUE(range_ended(1, MAX_REQS, 3.0));
+    for (uint16_t id = 1; id <= MAX_REQS; id++)
+        CU_ASSERT(complete(id) && status_of(id) == 200);
+    CU_ASSERT_EQUAL(evf_stats.sends - sends, 1);
+    finish_conn();
+}
+
+/* The body size /hello reported for request id is n. */
+static bool
+body_reported(uint16_t id, size_t n)
+{
+    char want[48];
+    snprintf(want, sizeof(want), "{\"body\":%zu}", n);
+    rsp_t *r = cl.rsp[id];
+    return r && r->out && strstr(r->out, want);
+}
+
+static bool
+server_read_all_and_answered(const void *arg)
+{
+    uint16_t ids[] = { 1, 0 };
+    return server_read_all(arg) && all_ended(ids);
+}
+
+/*
+ * One loop iteration reads at most the read budget from all connections
+ * (plus one read): a burst cannot hold the loop for long.  With a budget
+ * of one byte, 150 KiB waiting take several iterations, and all arrives.
+ */
+static void
+test_read_budget(void)
+{
+    static char body[150 * 1024 + 1];
+    memset(body, 'b', sizeof(body) - 1);
+    open_conn();
+    put_begin(1, FCGI_KEEP_CONN);
+    put_params(1, "POST", "/hello", "text/plain", body);
+    for (size_t off = 0; off < sizeof(body) - 1; off += 50 * 1024)
+        put_record(FCGI_STDIN, 1, body + off, 50 * 1024);
+    put_record(FCGI_STDIN, 1, NULL, 0);
+    client_flush();
+    CU_ASSERT_EQUAL_FATAL(cl.out.len, 0);   /* all of it in the socket */
+
+    int waiting = 0, left = 0;
+    CU_ASSERT_EQUAL_FATAL(ioctl(cl.sfd, FIONREAD, &waiting), 0);
+    CU_ASSERT_FATAL(waiting > 150 * 1024);
+    evf_conn_set_read_budget(1);
+    ev_run(cl.loop, EVRUN_NOWAIT);
+    CU_ASSERT_EQUAL(ioctl(cl.sfd, FIONREAD, &left), 0);
+    CU_ASSERT(left >= waiting - 64 * 1024);
+    CU_ASSERT_TRUE(run_until(server_read_all_and_answered, NULL, 3.0));
+    CU_ASSERT(body_reported(1, sizeof(body) - 1));
+    evf_conn_set_read_budget(0);
+    finish_conn();
+}
+
+/*
  * Records for an id that just ended cross its END_REQUEST on the wire: an
  * ABORT after a request completed, late STDIN after an abort ended it,
  * STDIN after a complete request.  They are ignored: the connection, the
@@ -546,6 +618,8 @@ static CU_TestInfo tests[] = {
     { "FCGI_KEEP_CONN and without", test_keep_conn },
     { "max_requests_per_conn + 20 on one connection", test_over_limit },
     { "records for an id that just ended", test_records_after_end },
+    { "one send per connection per iteration", test_one_send_per_iteration },
+    { "a read budget per loop iteration", test_read_budget },
     { "garbage still closes", test_garbage_closes },
     CU_TEST_INFO_NULL,
 };

@@ -213,7 +213,32 @@ test_out_untouched(void)
     CU_ASSERT_TRUE(b);
 }
 
+/* evf_format_u64 against printf, at every power of ten and its edges. */
+static void
+test_format_u64(void)
+{
+    char got[EVF_U64_DIGITS + 1], want[32];
+    uint64_t v = 1;
+    uint64_t probes[64];
+    size_t n = 0;
+    probes[n++] = 0;
+    probes[n++] = UINT64_MAX;
+    for (int k = 0; k < 19; k++, v *= 10) {
+        probes[n++] = v;
+        probes[n++] = v - 1;
+        probes[n++] = v + 7;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len = evf_format_u64(got, probes[i]);
+        got[len] = '\0';
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)probes[i]);
+        CU_ASSERT_STRING_EQUAL(got, want);
+        CU_ASSERT_EQUAL(len, strlen(want));
+    }
+}
+
 static CU_TestInfo tests[] = {
+    { "evf_format_u64", test_format_u64 },
     { "evf_convert_int", test_convert_int },
     { "evf_convert_float", test_convert_float },
     { "evf_convert_bool", test_convert_bool },

@@ -7,7 +7,8 @@
  * freeing a suspended coroutine and reusing its slot, 10000 coroutines at
  * once with consistent pool statistics before and after freeing them all,
  * about 16 KiB of stack used by recursion inside a coroutine, the stack
- * size setting, and evf_coro_pool_destroy() with nothing live.  Assertions
+ * size setting, warm stacks handed out first and trimmed when idle, and
+ * evf_coro_pool_destroy() with nothing live.  Assertions
  * are made on the loop's stack, from what the coroutines recorded.
  */
 #include "config.h"
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "coro.h"
@@ -344,6 +346,95 @@ test_stack_size(void)
     CU_ASSERT_EQUAL(evf_coro_stack_size(), old);
 }
 
+/* ---- warm stacks and trimming ------------------------------------------ */
+
+#define TRIM_N 300
+
+/* Records where its stack is, then yields once. */
+static void
+where_fn(evf_coro_t *c, void *arg)
+{
+    volatile char mark = 1;
+    *(void *volatile *)arg = (void *)&mark;
+    evf_coro_yield(c);
+    (void)mark;
+}
+
+/* How many of the pages holding the addresses in at[] are resident. */
+static size_t
+resident(void *const *at, size_t n)
+{
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE), count = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char v = 0;
+        void *page = (void *)((uintptr_t)at[i] & ~(uintptr_t)(ps - 1));
+        CU_ASSERT_EQUAL_FATAL(mincore(page, ps, &v), 0);
+        count += v & 1;
+    }
+    return count;
+}
+
+/*
+ * A freed stack is the next one handed out (warm, LIFO); a trim keeps
+ * what the last peak needs, the next trim (no load since) gives back all
+ * but 64 stacks' pages, the ones freed first.
+ */
+static void
+test_warm_and_trim(void)
+{
+    static evf_coro_t *cs[TRIM_N];
+    static void *at[TRIM_N];
+    evf_coro_stats_t st;
+
+    evf_coro_trim();
+    evf_coro_trim();        /* earlier tests' peaks forgotten */
+    for (int i = 0; i < TRIM_N; i++) {
+        cs[i] = evf_coro_new(where_fn, &at[i], 0, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(cs[i]);
+        CU_ASSERT_TRUE(evf_coro_resume(cs[i]));
+    }
+    for (int i = 0; i < TRIM_N; i++) {
+        CU_ASSERT_FALSE(evf_coro_resume(cs[i]));
+        evf_coro_free(cs[i]);
+    }
+    CU_ASSERT_EQUAL(resident(at, TRIM_N), TRIM_N);
+
+    /* LIFO: the stack freed last comes back first, at the same place. */
+    void *again = NULL;
+    evf_coro_t *c = evf_coro_new(where_fn, &again, 0, NULL);
+    CU_ASSERT_TRUE(evf_coro_resume(c));
+    CU_ASSERT_PTR_EQUAL(again, at[TRIM_N - 1]);
+    CU_ASSERT_FALSE(evf_coro_resume(c));
+    evf_coro_free(c);
+
+    /* The peak since the last trim was TRIM_N: nothing is given back. */
+    CU_ASSERT_EQUAL(evf_coro_trim(), 0);
+    CU_ASSERT_EQUAL(resident(at, TRIM_N), TRIM_N);
+
+    /* No load since: all but WARM_MIN (64) free stacks are released. */
+    evf_coro_get_stats(&st);
+    size_t cached = st.cached;
+    CU_ASSERT(evf_coro_trim() > 0);
+    evf_coro_get_stats(&st);
+    CU_ASSERT_EQUAL(st.cached, cached);     /* still on the free list */
+    CU_ASSERT_EQUAL(st.warm, 64);
+    CU_ASSERT(resident(at, TRIM_N) <= 64);
+    CU_ASSERT(resident(&at[TRIM_N - 64], 64) == 64);  /* freed last */
+
+    /* Cold stacks still serve: their pages fault in again. */
+    for (int i = 0; i < TRIM_N; i++) {
+        cs[i] = evf_coro_new(where_fn, &at[i], 0, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(cs[i]);
+        CU_ASSERT_TRUE(evf_coro_resume(cs[i]));
+    }
+    for (int i = 0; i < TRIM_N; i++) {
+        CU_ASSERT_FALSE(evf_coro_resume(cs[i]));
+        evf_coro_free(cs[i]);
+    }
+    evf_coro_get_stats(&st);
+    CU_ASSERT_EQUAL(st.live, 0);
+}
+
 /* ---- the end ------------------------------------------------------------ */
 
 static void
@@ -382,6 +473,7 @@ static CU_TestInfo tests[] = {
     { "10000 coroutines at once", test_many },
     { "16 KiB of recursion", test_deep_recursion },
     { "stack size setting", test_stack_size },
+    { "warm stacks first, trimmed when idle", test_warm_and_trim },
     { "pool destroy", test_pool_destroy },
     CU_TEST_INFO_NULL,
 };
