@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "builtin.h"
@@ -513,7 +514,7 @@ static const char *
 loaded_name(const char *path)
 {
     char local[4096];
-    if (!strchr(path, '/')) {
+    if (!strchr(path, '/') && access(path, F_OK) == 0) {   /* as app.c */
         snprintf(local, sizeof(local), "./%s", path);
         path = local;
     }

@@ -469,6 +469,18 @@ static const evf_app test_app = {
     .startup = app_startup, .shutdown = app_shutdown,
 };
 
+static int
+refuse(evf_app_ctx *app)
+{
+    (void)app;
+    return -1;
+}
+
+static const evf_app refusing_app = {
+    .abi = EVF_ABI_VERSION, .name = "refusing", .routes = app_routes,
+    .startup = refuse, .shutdown = app_shutdown,
+};
+
 static evf_client *
 new_app_client(void)
 {
@@ -495,6 +507,17 @@ test_lifespan(void)
         evf_client_free(c);
         CU_ASSERT_EQUAL(stopped, round);
     }
+    /* A startup that refuses: no client, no shutdown; the next one works. */
+    CU_ASSERT_PTR_NULL(evf_client_new(&refusing_app, &(evf_client_opts){
+        .directives = (const char *const[]){ "log_level", "error", NULL } }));
+    CU_ASSERT_EQUAL(stopped, 2);
+    evf_client *c = new_app_client();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(started, 3);
+    CU_ASSERT_EQUAL(get_status(c, "/bg"), 202);
+    evf_client_free(c);
+    /* A .so that is not there: refused, logged. */
+    CU_ASSERT_PTR_NULL(evf_client_load("/nonexistent/app.so", NULL));
 }
 
 static void
