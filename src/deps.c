@@ -37,7 +37,7 @@ typedef struct entry {
 
 static void resolve_list(evf_req *r, const evf_dep *const *deps);
 
-/* ---- overrides ------------------------------------------------------------ */
+/* ---- overrides ----------------------------------------------------------- */
 
 typedef struct override {
     const evf_dep *real;    /* NULL: match by name */

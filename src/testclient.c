@@ -86,7 +86,7 @@ struct evf_client {
 
 static evf_client *live;
 
-/* ---- decoding what the request wrote --------------------------------------- */
+/* ---- decoding what the request wrote ------------------------------------- */
 
 static void
 add_body(xch_t *x, const char *p, size_t n)
@@ -158,7 +158,7 @@ pump(xch_t *x)
     evf_buf_free(&x->body);
 }
 
-/* ---- the owner hooks ---------------------------------------------------------- */
+/* ---- the owner hooks ----------------------------------------------------- */
 
 static evf_buf_t *
 h_out(void *o)
@@ -230,7 +230,7 @@ static const evf_req_owner_ops ops = {
     .gone = h_gone, .finished = h_finished, .routes = h_routes,
 };
 
-/* ---- running the loop ----------------------------------------------------------- */
+/* ---- running the loop ---------------------------------------------------- */
 
 static void
 cap_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -291,7 +291,7 @@ leave(xch_t *x)
     x->r = NULL;
 }
 
-/* ---- an exchange -------------------------------------------------------------- */
+/* ---- an exchange --------------------------------------------------------- */
 
 static void
 xch_free(xch_t *x)
@@ -411,7 +411,7 @@ evf_client_post_json(evf_client *c, const char *path, const char *json,
                               resp);
 }
 
-/* ---- streams -------------------------------------------------------------------- */
+/* ---- streams ------------------------------------------------------------- */
 
 int
 evf_client_stream_open(evf_client *c, const evf_client_req *req,
@@ -483,7 +483,7 @@ evf_client_stream_close(evf_client_stream *s)
     free(s);
 }
 
-/* ---- the client --------------------------------------------------------------- */
+/* ---- the client ---------------------------------------------------------- */
 
 /* The configuration: defaults, then the test's directives.  0 or -1. */
 static int
@@ -629,7 +629,7 @@ evf_client_override_name(evf_client *c, const char *name,
     return name ? evf__deps_override(NULL, name, fake) : EVF_EINVAL;
 }
 
-/* ---- answers -------------------------------------------------------------------- */
+/* ---- answers ------------------------------------------------------------- */
 
 const char *
 evf_client_resp_header(const evf_client_resp *resp, const char *name)

@@ -412,7 +412,7 @@ out:
     return rc;
 }
 
-/* ---- the answer's head ----------------------------------------------------- */
+/* ---- the answer's head --------------------------------------------------- */
 
 int
 evf__tc_parse_head(const char *head, size_t len, evf_client_resp *resp)

@@ -68,7 +68,7 @@ get_status(evf_client *c, const char *path)
     return status;
 }
 
-/* ---- the demo app, from its .so --------------------------------------------- */
+/* ---- the demo app, from its .so ------------------------------------------ */
 
 static evf_client *demo;
 
@@ -308,8 +308,8 @@ test_demo_overrides(void)
                                              &fake_external_dep), 0);
     CU_ASSERT_EQUAL_FATAL(evf_client_get(demo, "/external-data", &resp), 0);
     CU_ASSERT_EQUAL(resp.status, 200);
-    CU_ASSERT_STRING_EQUAL(resp.body,
-                           "{\"source\":\"external\",\"data\":{\"fake\":true}}");
+    CU_ASSERT_STRING_EQUAL(resp.body, "{\"source\":\"external\","
+                                      "\"data\":{\"fake\":true}}");
     evf_client_resp_free(&resp);
     CU_ASSERT_EQUAL(evf_client_override_name(demo, "get_external_data",
                                              NULL), 0);
@@ -369,7 +369,7 @@ test_directives_and_timeout(void)
     evf_client_free(c);
 }
 
-/* ---- an app linked into the test ------------------------------------------- */
+/* ---- an app linked into the test ----------------------------------------- */
 
 static int started, stopped, bg_done;
 static char greeting[64];
