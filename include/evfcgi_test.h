@@ -115,8 +115,9 @@ void evf_client_free(evf_client *c);
 /*
  * Run req and wait for the whole answer, filling *resp (always: free it
  * with evf_client_resp_free even on failure).  Returns 0 (any HTTP
- * status), EVF_EINVAL (req is malformed), EVF_ETIMEDOUT (no complete
- * answer within the timeout: the request is cancelled), or -ENOMEM.
+ * status), EVF_EINVAL (c NULL, req malformed), EVF_ETIMEDOUT (no
+ * complete answer within the timeout: the request is cancelled), or
+ * -ENOMEM.
  */
 int evf_client_request(evf_client *c, const evf_client_req *req,
                        evf_client_resp *resp);

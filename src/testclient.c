@@ -372,6 +372,10 @@ evf_client_request(evf_client *c, const evf_client_req *req,
                    evf_client_resp *resp)
 {
     xch_t x = { 0 };
+    if (!c) {
+        memset(resp, 0, sizeof(*resp));
+        return EVF_EINVAL;
+    }
     int rc = start(c, &x, req, resp);
     if (rc == 0)
         rc = run_until(c, &x, all_done);
@@ -418,10 +422,10 @@ evf_client_stream_open(evf_client *c, const evf_client_req *req,
                        evf_client_resp *resp, evf_client_stream **sp)
 {
     *sp = NULL;
-    evf_client_stream *s = calloc(1, sizeof(*s));
+    evf_client_stream *s = c ? calloc(1, sizeof(*s)) : NULL;
     if (!s) {
         memset(resp, 0, sizeof(*resp));
-        return -ENOMEM;
+        return c ? -ENOMEM : EVF_EINVAL;
     }
     s->x.stream = true;
     int rc = start(c, &s->x, req, resp);

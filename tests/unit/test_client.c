@@ -247,6 +247,16 @@ test_events(void)
     evf_client_stream_close(s);
     evf_client_resp_free(&resp);
     CU_ASSERT_EQUAL(get_status(demo, "/hello"), 200);
+
+    /* An answer that is not a stream: its body is the one piece. */
+    CU_ASSERT_EQUAL_FATAL(evf_client_stream_open(demo, &(evf_client_req){
+        .path = "/nowhere" }, &resp, &s), 0);
+    CU_ASSERT_EQUAL(resp.status, 404);
+    CU_ASSERT_EQUAL(evf_client_stream_next(s, &data, &len), 1);
+    CU_ASSERT_STRING_EQUAL(data, "{\"detail\":\"Not Found\"}");
+    CU_ASSERT_EQUAL(evf_client_stream_next(s, &data, &len), 0);
+    evf_client_stream_close(s);
+    evf_client_resp_free(&resp);
 }
 
 /* Fakes for the demo's dependencies, replaced by name. */
