@@ -10,7 +10,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deps.h"
@@ -34,6 +36,83 @@ typedef struct entry {
 } entry_t;
 
 static void resolve_list(evf_req *r, const evf_dep *const *deps);
+
+/* ---- overrides ----------------------------------------------------------- */
+
+typedef struct override {
+    const evf_dep *real;    /* NULL: match by name */
+    char *name;
+    const evf_dep *fake;
+} override_t;
+
+static override_t *overrides;
+static size_t noverrides;
+
+static bool
+override_matches(const override_t *o, const evf_dep *real, const char *name)
+{
+    if (real || o->real)
+        return o->real == real;
+    return strcmp(o->name, name) == 0;
+}
+
+int
+evf__deps_override(const evf_dep *real, const char *name,
+                   const evf_dep *fake)
+{
+    if (!real && !name)
+        return -EINVAL;
+    for (size_t i = 0; i < noverrides; i++) {
+        if (!override_matches(&overrides[i], real, name))
+            continue;
+        if (fake) {
+            overrides[i].fake = fake;
+            return 0;
+        }
+        free(overrides[i].name);
+        overrides[i] = overrides[--noverrides];
+        if (!noverrides) {
+            free(overrides);
+            overrides = NULL;
+        }
+        return 0;
+    }
+    if (!fake)
+        return 0;
+    override_t *v = realloc(overrides, (noverrides + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    overrides = v;
+    char *copy = NULL;
+    if (!real && !(copy = strdup(name)))
+        return -ENOMEM;
+    v[noverrides++] = (override_t){ real, copy, fake };
+    return 0;
+}
+
+void
+evf__deps_clear_overrides(void)
+{
+    for (size_t i = 0; i < noverrides; i++)
+        free(overrides[i].name);
+    free(overrides);
+    overrides = NULL;
+    noverrides = 0;
+}
+
+/* What d resolves as: its override (by address first, then by name). */
+static const evf_dep *
+overridden(const evf_dep *d)
+{
+    for (size_t i = 0; i < noverrides; i++)
+        if (overrides[i].real == d)
+            return overrides[i].fake;
+    for (size_t i = 0; i < noverrides; i++)
+        if (!overrides[i].real && d->name &&
+            strcmp(overrides[i].name, d->name) == 0)
+            return overrides[i].fake;
+    return d;
+}
 
 static entry_t *
 find(evf_req *r, const evf_dep *d)
@@ -102,6 +181,8 @@ declared_value(evf_req *r, const evf_dep *d)
 void *
 evf_depends(evf_req *r, const evf_dep *d)
 {
+    if (noverrides)
+        d = overridden(d);
     if (evf_pool_on_thread())
         return declared_value(r, d);
     if (d->no_cache)
@@ -174,7 +255,7 @@ resolve_list(evf_req *r, const evf_dep *const *all)
         return;
     }
     for (size_t i = 0; i < total; i++)
-        if (!all[i]->no_cache)
+        if (!(noverrides ? overridden(all[i]) : all[i])->no_cache)
             deps[n++] = all[i];
     deps[n] = NULL;
     if (n == 1) {

@@ -20,4 +20,16 @@
  */
 int evf__deps_resolve_route(evf_req *r);
 
+/* ---- overrides (the test client's dependency_overrides) ---------------- */
+
+/*
+ * From now on resolve real (or every dependency named name, when real is
+ * NULL) as fake; fake NULL removes that override.  Loop thread, between
+ * requests.  0, or -ENOMEM.  While none is set, resolution pays nothing.
+ */
+int evf__deps_override(const evf_dep *real, const char *name,
+                       const evf_dep *fake);
+/* Remove every override. */
+void evf__deps_clear_overrides(void);
+
 #endif

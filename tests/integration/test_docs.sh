@@ -102,7 +102,8 @@ done
 check_eq "every long option in evfcgid.8 is accepted by evfcgid" "" "$unknown"
 
 # ---- (d) API functions -----------------------------------------------------
-headers=("$top_srcdir/include/evfcgi.h" "$top_srcdir/include/evfcgi_pg.h")
+headers=("$top_srcdir/include/evfcgi.h" "$top_srcdir/include/evfcgi_pg.h"
+    "$top_srcdir/include/evfcgi_test.h")
 for header in "${headers[@]}"; do
     [[ -r $header ]] || fail "missing $header"
 done

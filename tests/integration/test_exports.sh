@@ -12,7 +12,8 @@ set -euo pipefail
 need nm
 need awk
 header=$top_srcdir/include/evfcgi.h
-headers=("$header" "$top_srcdir/include/evfcgi_pg.h")
+headers=("$header" "$top_srcdir/include/evfcgi_pg.h"
+    "$top_srcdir/include/evfcgi_test.h")
 lib=$top_builddir/src/.libs/libevfcgi.so
 symfile=$top_builddir/src/evfcgi.sym
 [[ -r $header ]] || { log "ERROR: no $header"; exit 99; }

@@ -31,6 +31,7 @@ mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "$MAKE" -C "$top_builddir" "$@"; 
 # shellcheck disable=SC2016 # make expands $(...), not the shell
 printf '%s\n' 'evf-test-print-dirs:' \
     '	@echo "$(prefix)|$(sbindir)|$(libdir)|$(includedir)|$(pkgconfigdir)|$(pkglibdir)|$(sysconfdir)|$(mandir)"' \
+    'evf-test-print-docdir:' '	@echo "$(docdir)"' \
     >"$tmp/print-dirs.mk"
 dirs=$(mk -s -f Makefile -f "$tmp/print-dirs.mk" evf-test-print-dirs) ||
     fail "cannot read the installation directories from $top_builddir/Makefile"
@@ -165,6 +166,32 @@ out=$("$FCGI_CLIENT" -t 10 request "$addr" GET /hello 2>&1) || true
 check_match "the installed demo app serves /hello" '\{"message":"hello"\}$' "$out"
 stop_pid "$EVFCGID_PID"
 check_eq "installed evfcgid stops cleanly on SIGTERM" 0 "$STOP_STATUS"
+
+# ---- TestClient: the installed example's tests, out of tree ---------------
+docdir=$(mk -s -f Makefile -f "$tmp/print-dirs.mk" evf-test-print-docdir 2>/dev/null ||
+    true)
+ex=$dest${docdir:-$prefix/share/doc/evfcgi}/examples/testclient
+check_true "the TestClient header is installed" test -f "$dest$includedir/evfcgi_test.h"
+check_true "the TestClient example is installed" test -f "$ex/test_app.c"
+mkdir -p "$tmp/testclient"
+cp "$ex"/* "$tmp/testclient/"
+if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "$MAKE" -C "$tmp/testclient" \
+    CC="$CC" EVFCGI_FLAGS="$flags" test_app >"$tmp/tc-build.log" 2>&1; then
+    pass "the TestClient example builds out of tree with pkg-config evfcgi"
+else
+    dump_log "$tmp/tc-build.log"
+    fail "cannot build examples/testclient with: $flags"
+fi
+rc=0
+out=$("$tmp/testclient/test_app" 2>&1) || rc=$?
+log "$out"
+check_eq "the example's in-process tests pass: exit status" 0 "$rc"
+check_match "... and say so" '^PASS: 0 failed$' "$out"
+links_installed() {
+    LD_TRACE_LOADED_OBJECTS=1 "$tmp/testclient/test_app" |
+        grep -qF "$dest$libdir/libevfcgi.so"
+}
+check_true "... on the installed libevfcgi" links_installed
 
 # ---- uninstall --------------------------------------------------------------
 if ! mk uninstall DESTDIR="$dest" >"$tmp/uninstall.log" 2>&1; then
