@@ -86,6 +86,9 @@ test_hello(void)
     CU_ASSERT_STRING_EQUAL(resp.body, "{\"message\":\"hello\"}");
     CU_ASSERT_EQUAL(resp.body_len, 19);
     CU_ASSERT_STRING_EQUAL(jstr(&resp, "message"), "hello");
+    /* The demo's middleware runs as under evfcgid: a request id. */
+    const char *rid = evf_client_resp_header(&resp, "X-Request-ID");
+    CU_ASSERT(rid && strlen(rid) == 36);
     evf_client_resp_free(&resp);
     CU_ASSERT_PTR_NULL(resp.body);
 }
