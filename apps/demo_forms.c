@@ -143,7 +143,7 @@ const evf_query demo_login_form[] = {
 static int
 hash_upload(const evf_upload *u, char hex[65])
 {
-    static __thread unsigned char buf[64 * 1024];
+    unsigned char buf[16384];  /* a pool thread's stack */
     sha256_t s;
     sha256_init(&s);
     off_t at = 0;

@@ -51,6 +51,7 @@ struct evf_forms {
     const char *part_name;
     evf_buf_t value;            /* the field part being read */
     uint64_t total;             /* bytes of files so far */
+    size_t field_bytes;         /* bytes of fields kept so far */
     bool streaming;             /* mp is in use */
     char boundary[EVF_MP_BOUNDARY_MAX + 1];
     evf_mp_t mp;
@@ -264,6 +265,12 @@ on_data(void *ud, const char *p, size_t n)
         if (n > FIELD_MAX - f->value.len)
             return reject_limit(r, "Form field too large: at most %d "
                                 "bytes", FIELD_MAX);
+        /* All fields together stay within what a body may be. */
+        if (n > evf_settings.max_body - f->field_bytes)
+            return reject_limit(r, "Form fields too large: at most %llu "
+                                "bytes in all (max_body)",
+                                (unsigned long long)evf_settings.max_body);
+        f->field_bytes += n;
         if (evf_buf_append(&f->value, p, n) < 0)
             return reject(r, 503, NULL);
         return 0;

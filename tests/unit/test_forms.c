@@ -290,10 +290,22 @@ test_limits(void)
     CU_ASSERT_TRUE(body_has(3, "Too many files: at most 2 per request"));
     CU_ASSERT_TRUE(run_until(dir_empty, NULL, 5.0));
 
-    /* Within the limits again: served on the same connection. */
+    /* Fields count against max_body, files do not. */
+    size_t saved_body = evf_settings.max_body;
+    evf_settings.max_body = 20;
+    char *fb = mp_body("a note of more than twenty bytes", 0, NULL);
+    post(5, "/up", MP, fb, 16);
+    free(fb);
+    CU_ASSERT_EQUAL(status_of(5), 413);
+    CU_ASSERT_TRUE(body_has(5, "Form fields too large: at most 20 bytes in "
+                               "all (max_body)"));
+
+    /* Within the limits again: served on the same connection, the files
+     * bigger than max_body. */
     evf_settings.max_upload_files = saved_files;
     post(4, "/up", MP, b, 16);
     CU_ASSERT_EQUAL(status_of(4), 200);
+    evf_settings.max_body = saved_body;
     free(b);
     CU_ASSERT_FALSE(cl.eof);
     evf_settings.max_upload_size = saved_size;
