@@ -5,9 +5,10 @@
  * Covered: a multipart body sent in small STDIN records reaches the
  * handler as fields and files (names, types, sizes, content read through
  * the fd); the temporary files are gone once the request ends, and also
- * when it is aborted while its handler awaits, and when the connection
- * closes in the middle of an upload; max_upload_size, max_upload_total and
- * max_upload_files give 413 with their detail and leave no file; a
+ * when it is aborted while its handler awaits, when its deadline passes,
+ * and when the connection closes in the middle of an upload; max_upload_size, max_upload_total and
+ * max_upload_files (and max_body for the fields) give 413 with their
+ * detail and leave no file; a
  * required file or field missing gives 422 with loc ["body", name], after
  * the query's errors; urlencoded fields are converted and bounded like
  * query parameters; a malformed body gives 400 with its detail; a route
@@ -152,6 +153,7 @@ static const evf_query typed_query[] = {
 static const evf_route routes[] = {
     EVF_POST("/up", h_up, .form = up_form),
     EVF_POST("/slow", h_slow, .form = up_form),
+    EVF_POST("/expire", h_slow, .form = up_form, .deadline = 0.05),
     EVF_POST("/typed", h_typed, .form = typed_form, .query = typed_query),
     EVF_POST("/raw", h_raw),
     EVF_END
@@ -413,6 +415,19 @@ test_abort_and_gone(void)
     CU_ASSERT(seen_path[0] && access(seen_path, F_OK) == 0);
     send_abort(1);
     CU_ASSERT_TRUE(ended(1, 5.0));
+    CU_ASSERT_TRUE(run_until(dir_empty, NULL, 5.0));
+    finish_conn();
+
+    /* The deadline passes while the handler awaits: 504, file gone. */
+    open_conn();
+    running = 0;
+    start_post(3, "/expire", MP);
+    put_stdin(3, b, strlen(b), 1000);
+    put_record(FCGI_STDIN, 3, NULL, 0);
+    client_flush();
+    CU_ASSERT_TRUE(ended(3, 5.0));
+    CU_ASSERT_EQUAL(status_of(3), 504);
+    CU_ASSERT_EQUAL(running, 1);
     CU_ASSERT_TRUE(run_until(dir_empty, NULL, 5.0));
     finish_conn();
 
