@@ -536,7 +536,7 @@ evf__forms_validate(evf_req *r)
     return 0;
 }
 
-/* ---- accessors ------------------------------------------------------------ */
+/* ---- accessors ---------------------------------------------------------- */
 
 const evf_upload *
 evf_files(evf_req *r, const char *name, size_t *n)

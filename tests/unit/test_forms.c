@@ -6,9 +6,9 @@
  * handler as fields and files (names, types, sizes, content read through
  * the fd); the temporary files are gone once the request ends, and also
  * when it is aborted while its handler awaits, when its deadline passes,
- * and when the connection closes in the middle of an upload; max_upload_size, max_upload_total and
- * max_upload_files (and max_body for the fields) give 413 with their
- * detail and leave no file; a
+ * and when the connection closes in the middle of an upload;
+ * max_upload_size, max_upload_total and max_upload_files (and max_body
+ * for the fields) give 413 with their detail and leave no file; a
  * required file or field missing gives 422 with loc ["body", name], after
  * the query's errors; urlencoded fields are converted and bounded like
  * query parameters; a malformed body gives 400 with its detail; a route
@@ -233,7 +233,7 @@ body_has(uint16_t id, const char *s)
     return false;
 }
 
-/* ---- tests ---------------------------------------------------------------- */
+/* ---- tests -------------------------------------------------------------- */
 
 static void
 test_fields_and_files(void)
@@ -455,7 +455,7 @@ test_route_without_form(void)
     finish_conn();
 }
 
-/* ---- suite ---------------------------------------------------------------- */
+/* ---- suite -------------------------------------------------------------- */
 
 static int
 init(void)
