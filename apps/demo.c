@@ -500,6 +500,10 @@ static const evf_route routes[] = {
     EVF_GET("/deps-demo/stats", deps_stats),
     EVF_GET("/limited", limited),
     EVF_GET("/cache/items/{item_id:int}", cached_item),
+    /* Forms and uploads (demo_forms.c). */
+    EVF_POST("/upload", demo_upload, .form = demo_upload_form,
+             .blocking = true),
+    EVF_POST("/login", demo_login, .form = demo_login_form),
     EVF_END
 };
 

@@ -1,5 +1,7 @@
 /*
- * demo.h: what the demo app's files (demo.c, demo_<part>.c) share.
+ * demo.h: what the demo app's files (demo.c, demo_<part>.c) share: the
+ * handlers and tables that live in their own files, for demo.c's route
+ * table and app.
  */
 #ifndef EVF_APPS_DEMO_H
 #define EVF_APPS_DEMO_H
@@ -11,5 +13,11 @@
 extern const evf_middleware *const demo_middleware[];
 /* CORS for http://app.example.test: GET, POST, credentials allowed. */
 extern const evf_cors demo_cors;
+
+/* ---- forms and uploads (demo_forms.c) ---- */
+void demo_upload(evf_req *r);
+void demo_login(evf_req *r);
+extern const evf_query demo_upload_form[];
+extern const evf_query demo_login_form[];
 
 #endif

@@ -84,7 +84,9 @@ typedef enum evf_type {
     EVF_INT,
     EVF_FLOAT,
     EVF_BOOL,
-    EVF_PATH        /* path templates only: the rest of the path, with '/' */
+    EVF_PATH,       /* path templates only: the rest of the path, with '/' */
+    /* Forms and uploads: in a route's .form only, an uploaded file. */
+    EVF_FILE
 } evf_type;
 
 /*
@@ -124,6 +126,13 @@ typedef struct evf_route {
      * evf_is_disconnected() turns true and the result is dropped.
      */
     bool blocking;
+    /*
+     * Forms and uploads: the form fields and files the body carries
+     * (urlencoded or multipart/form-data), declared like query parameters
+     * (EVF_FILE for files); ended by an entry with name NULL.  See
+     * evf_form_str and evf_files.
+     */
+    const evf_query *form;
 } evf_route;
 
 #define EVF_ROUTE(m, p, h, ...) \
@@ -673,6 +682,45 @@ typedef struct evf_cors {
 } evf_cors;
 
 #define EVF_STRS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+ * ---- Forms and uploads ----------------------------------------------------
+ *
+ * A route that declares .form reads an application/x-www-form-urlencoded
+ * or multipart/form-data body.  Fields are declared like query parameters
+ * and validated with them (422, loc ["body", name]); an EVF_FILE entry is
+ * an uploaded file, required unless .optional.  A multipart body is
+ * parsed as it arrives: files go to temporary files in upload_dir, never
+ * all in memory, within max_upload_size (per file), max_upload_total and
+ * max_upload_files (413 beyond).  Undeclared file parts are dropped.  A
+ * malformed body is answered 400.  The temporary files are closed and
+ * removed when the request ends, however it ends.
+ */
+typedef struct evf_upload {
+    const char *field;          /* the form field's name */
+    const char *filename;       /* as the client sent it: not a safe path */
+    const char *content_type;   /* application/octet-stream when not given */
+    uint64_t size;              /* bytes */
+    int fd;                     /* open on the file, at offset 0 */
+    const char *path;           /* the temporary file */
+} evf_upload;
+
+/*
+ * The files uploaded under name, in the order sent: *n of them (an array
+ * that lives as long as the request), or NULL with *n 0.  evf_file: the
+ * first one, or NULL.
+ */
+const evf_upload *evf_files(evf_req *r, const char *name, size_t *n);
+const evf_upload *evf_file(evf_req *r, const char *name);
+
+/*
+ * Form fields, as the query accessors: declared ones are validated; *_int,
+ * *_float and *_bool give the default or 0 when absent; evf_form_str works
+ * for any name (NULL when absent; the first value when repeated).
+ */
+bool evf_form_has(evf_req *r, const char *name);
+const char *evf_form_str(evf_req *r, const char *name);
+int64_t evf_form_int(evf_req *r, const char *name);
+double evf_form_float(evf_req *r, const char *name);
+bool evf_form_bool(evf_req *r, const char *name);
 
 #ifdef __cplusplus
 }

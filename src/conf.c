@@ -142,6 +142,19 @@ static const directive_t table[] = {
     { "ping_response", "ping-response", NULL, 0, T_STR,
       SSET(ping_response, ping_response), 0, 0, S("pong"), NULL,
       "what the ping path answers" },
+    /* Forms and uploads. */
+    { "upload_dir", "upload-dir", NULL, 0, T_STR,
+      SSET(upload_dir, upload_dir), 0, 0, S(NULL), "($TMPDIR, else /tmp)",
+      "directory of uploaded files while their request runs" },
+    { "max_upload_size", "max-upload-size", NULL, 0, T_SIZE,
+      SET(max_upload_size), 0, 1099511627776.0, N(50 * 1024 * 1024), NULL,
+      "bytes of one uploaded file (then 413)" },
+    { "max_upload_total", "max-upload-total", NULL, 0, T_SIZE,
+      SET(max_upload_total), 0, 1099511627776.0, N(1024.0 * 1024 * 1024),
+      NULL, "bytes of all files uploaded in one request (then 413)" },
+    { "max_upload_files", "max-upload-files", NULL, 0, T_UINT,
+      SET(max_upload_files), 0, 1000000, N(100), NULL,
+      "files uploaded in one request (then 413)" },
 };
 
 #define NROWS (sizeof(table) / sizeof(table[0]))

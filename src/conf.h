@@ -61,6 +61,7 @@ typedef struct evf_config {
     char *status_path;
     char *ping_path;
     char *ping_response;
+    char *upload_dir;           /* forms and uploads; NULL: $TMPDIR */
     evf_conf_app_t apps[EVF_CONF_MAX_APPS];
     size_t napps;
     evf_conf_option_t *opts;    /* app options, in the order given */

@@ -24,6 +24,7 @@
 
 #include "deps.h"
 #include "exchange.h"
+#include "forms.h"
 #include "log.h"
 #include "loop.h"
 #include "middleware.h"
@@ -104,6 +105,7 @@ free_req(evf_req *r)
         r->defers = d->next;
         d->fn(d->arg);
     }
+    evf__forms_free(r);     /* uploads: closed and removed */
     json_object_put(r->errors);
     evf_buf_free(&r->raw);
     evf_buf_free(&r->body);
@@ -457,7 +459,7 @@ evf__req_start(evf_req *r)
         goto out;
     }
     if (r->reject) {
-        answer_now(r, r->reject, NULL, NULL);
+        answer_now(r, r->reject, r->reject_detail, NULL);
         goto out;
     }
     if (m.status == 405) {
@@ -476,6 +478,11 @@ evf__req_start(evf_req *r)
         evf_log_error("%s: out of memory reading the request's parameters",
                       r->route->label);
         answer_now(r, 503, "Service Unavailable", NULL);
+        goto out;
+    }
+    /* Forms and uploads: the body's fields, after path and query. */
+    if (evf__forms_validate(r) < 0 || r->reject) {
+        answer_now(r, r->reject ? r->reject : 503, r->reject_detail, NULL);
         goto out;
     }
     const evf_route *route = r->route->route;

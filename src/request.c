@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "fcgi_params.h"
+#include "forms.h"
 #include "log.h"
 #include "pool.h"
 #include "request.h"
@@ -372,11 +373,16 @@ evf__req_stdin(evf_req *r, const uint8_t *data, size_t len)
         return EVF_EPROTO;
     if (len == 0) {
         r->stage = S_RUNNING;
+        if (r->forms)
+            evf__forms_end(r);
         evf__req_start(r);
         return 0;
     }
     if (r->reject)
         return 0;
+    /* Forms and uploads: a multipart body for a form route is streamed. */
+    if (r->forms || (!r->forms_checked && evf__forms_begin(r)))
+        return evf__forms_feed(r, data, len);
     if (len > evf_settings.max_body - r->body.len) {
         r->reject = 413;
         evf_buf_free(&r->body);

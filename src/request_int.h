@@ -125,6 +125,10 @@ struct evf_req {
      * the same on the loop: while jobs are out, both sides take this lock.
      */
     pthread_mutex_t mem_lock;
+    /* Forms and uploads (forms.c). */
+    struct evf_forms *forms;    /* a multipart body being streamed */
+    bool forms_checked;         /* the first STDIN bytes were looked at */
+    const char *reject_detail;  /* static, for reject; NULL: the reason */
     evf_arena_t arena;
     /* ---- middleware (middleware.c) ---- */
     const struct evf_mw_chain *mw;  /* the app's chain; NULL: none */

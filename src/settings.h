@@ -27,6 +27,11 @@ typedef struct evf_settings {
     unsigned workers;           /* configured, for the status page */
     double started;             /* ev_time() of the daemon's start */
     unsigned max_requests;      /* recycle the worker after this many */
+    /* Forms and uploads. */
+    const char *upload_dir;     /* NULL: $TMPDIR, else /tmp */
+    size_t max_upload_size;     /* bytes of one uploaded file */
+    size_t max_upload_total;    /* bytes of all files of a request */
+    unsigned max_upload_files;  /* files in one request */
 } evf_settings_t;
 
 extern evf_settings_t evf_settings;
