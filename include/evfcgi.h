@@ -682,6 +682,8 @@ typedef struct evf_cors {
 } evf_cors;
 
 #define EVF_STRS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+/*
  * ---- Forms and uploads ----------------------------------------------------
  *
  * A route that declares .form reads an application/x-www-form-urlencoded
