@@ -18,6 +18,14 @@
  * in 65536 bits allocated on first use) until a BEGIN_REQUEST reuses them.
  * End of file aborts every request still open on it: that is how nginx
  * says its client went away.
+ *
+ * Timeouts (idle_timeout, request_timeout) cost the hot path two stores:
+ * a connection notes when it last moved bytes or finished a request, and
+ * when the record it is in the middle of began.  One timer per thread
+ * sweeps the connections (a few times per timeout).  Each connection also
+ * keeps a lower bound of the BEGIN time of its oldest request whose PARAMS
+ * or STDIN is still arriving; only when that bound has expired does the
+ * sweep look at its requests for the true oldest.
  */
 #include "config.h"
 
@@ -69,6 +77,9 @@ struct evf_conn {
     uint64_t *ended_high;       /* ID_WORDS words, for the other ids */
     evf_req *drain_waiters;
     evf_conn_t *prev, *next;
+    ev_tstamp active;           /* bytes moved or a request finished */
+    ev_tstamp partial;          /* a record began; 0: between records */
+    ev_tstamp intake;           /* <= oldest BEGIN still receiving; 0: none */
 };
 
 static _Thread_local struct {
@@ -79,6 +90,7 @@ static _Thread_local struct {
     uint8_t *rbuf;
     ev_tstamp log_window;
     unsigned logged, suppressed;
+    ev_timer sweep;             /* the timeouts */
 } reg;
 
 static void destroy(evf_conn_t *c);
@@ -237,6 +249,7 @@ flush(evf_conn_t *c)
                          evf_buf_used(&c->out), MSG_NOSIGNAL);
         if (n > 0) {
             evf_buf_consume(&c->out, (size_t)n);
+            c->active = ev_now(loop);
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -339,6 +352,7 @@ h_finished(void *o, evf_req *r, bool answered)
         *s = NULL;
         c->nreqs--;
     }
+    c->active = ev_now(evf__loop());
     if (c->gone)
         return;
     mark_ended(c, id);      /* nothing is read once the peer is gone */
@@ -454,7 +468,8 @@ on_event(evf_conn_t *c, const evf_fcgi_event_t *ev)
             reject(c, ev->request_id, FCGI_UNKNOWN_ROLE);
             return true;
         }
-        if (c->nreqs >= evf_settings.max_reqs_per_conn) {
+        if (c->nreqs >= evf_settings.max_reqs_per_conn ||
+            evf_stats.in_flight >= evf_settings.max_in_flight) {
             evf_stats.rejected_overload++;
             reject(c, ev->request_id, FCGI_OVERLOADED);
             return true;
@@ -466,6 +481,8 @@ on_event(evf_conn_t *c, const evf_fcgi_event_t *ev)
         }
         *s = r;
         c->nreqs++;
+        if (!c->intake)
+            c->intake = ev_now(evf__loop());
         return true;
     case EVF_FCGI_EV_ABORT:
         /* An unknown id may be a request that just ended: no error. */
@@ -532,6 +549,7 @@ on_event(evf_conn_t *c, const evf_fcgi_event_t *ev)
 static void
 feed(evf_conn_t *c, const uint8_t *buf, size_t len)
 {
+    bool ended = false;     /* a record ended: the one open began here */
     while (len && !c->closing) {
         evf_fcgi_event_t ev;
         ssize_t n = evf_fcgi_parse(&c->parser, buf, len, &ev);
@@ -543,21 +561,28 @@ feed(evf_conn_t *c, const uint8_t *buf, size_t len)
         }
         buf += n;
         len -= (size_t)n;
+        if (ev.kind != EVF_FCGI_EV_NONE)
+            ended |= ev.kind != EVF_FCGI_EV_CONTENT || ev.last;
         if (ev.kind != EVF_FCGI_EV_NONE && !on_event(c, &ev))
             return;
     }
+    if (evf_fcgi_parser_idle(&c->parser))
+        c->partial = 0;
+    else if (ended || !c->partial)
+        c->partial = ev_now(evf__loop());
 }
 
 static void
 read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     evf_conn_t *c = container_of(w, evf_conn_t, rio);
-    (void)loop, (void)revents;
+    (void)revents;
 
     hold(c);
     for (int round = 0; round < 8 && !c->closing; round++) {
         ssize_t n = recv(c->fd, reg.rbuf, READ_BUF, 0);
         if (n > 0) {
+            c->active = ev_now(loop);
             feed(c, reg.rbuf, (size_t)n);
             if ((size_t)n < READ_BUF)
                 break;
@@ -600,6 +625,89 @@ write_cb(struct ev_loop *loop, ev_io *w, int revents)
     unhold(c);
 }
 
+/* ---- timeouts ---------------------------------------------------------- */
+
+/* The BEGIN time of c's oldest request still receiving, or 0. */
+static ev_tstamp
+oldest_intake(evf_conn_t *c)
+{
+    ev_tstamp oldest = 0;
+    for (unsigned id = 1; id <= 65535; id++) {
+        if (id > SMALL_IDS && !c->pages)
+            break;
+        if (id > SMALL_IDS && !c->pages[id >> 8]) {
+            id |= 255;      /* skip the page */
+            continue;
+        }
+        evf_req *r = lookup(c, (uint16_t)id);
+        double t = r ? evf__req_intake_since(r) : 0;
+        if (t > 0 && (oldest == 0 || t < oldest))
+            oldest = t;
+    }
+    return oldest;
+}
+
+/* Why c has to be closed now, or NULL. */
+static const char *
+expired(evf_conn_t *c, ev_tstamp now)
+{
+    double idle = evf_settings.idle_timeout;
+    double req = evf_settings.request_timeout;
+    if (idle > 0 && !c->nreqs && now - c->active >= idle) {
+        evf_stats.closed_idle++;
+        return "idle_timeout";
+    }
+    if (req > 0 && c->partial && now - c->partial >= req) {
+        evf_stats.closed_request_timeout++;
+        return "request_timeout (a record incomplete)";
+    }
+    if (req > 0 && c->intake && now - c->intake >= req) {
+        c->intake = oldest_intake(c);
+        if (c->intake && now - c->intake >= req) {
+            evf_stats.closed_request_timeout++;
+            return "request_timeout (params or body incomplete)";
+        }
+    }
+    return NULL;
+}
+
+static void
+sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w, (void)revents;
+    ev_tstamp now = ev_now(loop);
+    evf_conn_t *c = reg.head;
+    while (c) {
+        evf_conn_t *next = c->next;
+        const char *why = c->gone ? NULL : expired(c, now);
+        if (why) {
+            log_limited("connection %lu: %s; closing it", c->id, why);
+            lose(c);
+            hold(c);
+            unhold(c);      /* may destroy c */
+        }
+        c = next;
+    }
+}
+
+/* Sweep a few times per timeout (at least every second). */
+static void
+sweep_start(struct ev_loop *loop)
+{
+    double t = 0;
+    if (evf_settings.idle_timeout > 0)
+        t = evf_settings.idle_timeout;
+    if (evf_settings.request_timeout > 0 &&
+        (t == 0 || evf_settings.request_timeout < t))
+        t = evf_settings.request_timeout;
+    if (t == 0 || ev_is_active(&reg.sweep))
+        return;
+    t /= 4;
+    t = t < 0.05 ? 0.05 : t > 1 ? 1 : t;
+    ev_timer_init(&reg.sweep, sweep_cb, t, t);
+    ev_timer_start(loop, &reg.sweep);
+}
+
 evf_conn_t *
 evf_conn_new(int fd)
 {
@@ -611,6 +719,8 @@ evf_conn_new(int fd)
         return NULL;
     c->fd = fd;
     c->id = ++reg.next_id;
+    c->active = ev_now(loop);
+    sweep_start(loop);
     ev_io_init(&c->rio, read_cb, fd, EV_READ);
     ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
     ev_io_start(loop, &c->rio);
@@ -643,6 +753,8 @@ destroy(evf_conn_t *c)
         c->next->prev = c->prev;
     reg.count--;
     evf_stats.active_conn--;
+    if (!reg.count)
+        ev_timer_stop(evf__loop(), &reg.sweep);
     if (c->pages) {
         for (int p = 0; p < 256; p++)
             evf_free(c->pages[p]);

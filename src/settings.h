@@ -27,6 +27,10 @@ typedef struct evf_settings {
     unsigned workers;           /* configured, for the status page */
     double started;             /* ev_time() of the daemon's start */
     unsigned max_requests;      /* recycle the worker after this many */
+    /* Timeouts and caps (issue 14, item 4). */
+    double idle_timeout;        /* seconds a connection may sit idle */
+    double request_timeout;     /* seconds for a request's PARAMS/STDIN */
+    unsigned max_in_flight;     /* requests open at once per worker */
 } evf_settings_t;
 
 extern evf_settings_t evf_settings;

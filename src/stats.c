@@ -122,6 +122,8 @@ add(evf_stats_t *t, const evf_stats_t *s, bool gauges)
     if (s->lag_max > t->lag_max)
         t->lag_max = s->lag_max;
     t->pool_rejected += s->pool_rejected;
+    t->closed_idle += s->closed_idle;
+    t->closed_request_timeout += s->closed_request_timeout;
     t->pool_completed += s->pool_completed;
     if (s->pool_wait_max > t->pool_wait_max)
         t->pool_wait_max = s->pool_wait_max;
@@ -321,6 +323,10 @@ evf_stats_render(bool json, const char *const *route_names,
     add_u(o, "aborted", t.aborted);
     add_u(o, "protocol errors", t.protocol_errors);
     add_u(o, "slow requests", t.slow_callbacks);
+    /* Timeouts and caps (issue 14, item 4). */
+    add_u(o, "rejected overload", t.rejected_overload);
+    add_u(o, "closed idle", t.closed_idle);
+    add_u(o, "closed request timeout", t.closed_request_timeout);
     json_object *pool = json_object_new_object();
     add_u(pool, "threads", t.pool_threads);
     add_u(pool, "busy", t.pool_busy);

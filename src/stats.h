@@ -37,6 +37,9 @@ typedef struct evf_stats {
     uint32_t route_in_flight[EVF_STATS_MAX_ROUTES];
     int32_t pid;                /* 0: slot unused */
     uint32_t generation;
+    /* Timeouts (issue 14, item 4). */
+    uint64_t closed_idle;       /* connections closed by idle_timeout */
+    uint64_t closed_request_timeout;    /* ... by request_timeout */
 } evf_stats_t;
 
 /* This process's slot. */
