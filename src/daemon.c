@@ -45,17 +45,7 @@ open_everything(const evf_config_t *c, int *fds, size_t *nfds,
                 size_t *nbound)
 {
     char err[256];
-    if (c->allowed_clients &&
-        evf_server_allow(c->allowed_clients, err, sizeof(err)) < 0) {
-        evf_log_error("allowed_clients: %s", err);
-        return -1;
-    }
-    /* libfcgi's convention, honoured the same way. */
-    const char *env = getenv("FCGI_WEB_SERVER_ADDRS");
-    if (env && *env && evf_server_allow(env, err, sizeof(err)) < 0) {
-        evf_log_error("FCGI_WEB_SERVER_ADDRS: %s", err);
-        return -1;
-    }
+    /* allowed_clients: set by evf_gen_apply (master.c). */
     if (c->log) {
         int lrc = evf_log_open(c->log);
         if (lrc < 0) {
