@@ -120,7 +120,7 @@ evf_main(int argc, char **argv, const evf_app *builtin)
     evf_gen_apply(gen);
     if (open_everything(c, fds, &nfds, &nbound) < 0)
         goto out;
-    if (evf_process_drop_privileges(c) < 0)
+    if (evf_process_prepare_user(c) < 0)
         goto out;
     if (evf_http_global_init() < 0) {
         evf_log_error("cannot initialise libcurl");
@@ -135,6 +135,15 @@ evf_main(int argc, char **argv, const evf_app *builtin)
             goto out;
         pid_written = true;
     }
+    /*
+     * Root-only work is done (listeners, log files, pid file): the serving
+     * processes take the configured user.  The master keeps root, as
+     * nginx's does, to remove the pid file and the sockets at stop and to
+     * create log files on USR1; it runs no request.  A single process
+     * (workers = 0) drops here.
+     */
+    if (c->set.workers == 0 && evf_process_become_user() < 0)
+        goto out;
     for (size_t i = 0; i < c->nlisten; i++)
         evf_log_notice("listening on %s", c->listen[i]);
     if (!c->nlisten)

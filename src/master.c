@@ -293,6 +293,8 @@ spawn_worker(unsigned slot)
         master_close_watchers();
         close(m.ready_pipe[0]);
         evf_stats_use_slot(slot, m.gen);
+        if (evf_process_become_user() < 0)
+            _exit(1);
         const evf_config_t *c = evf_gen_conf(m.next ? m.next : *m.live);
         _exit(evf_worker_run(m.fds, m.nfds, c->grace, m.ready_pipe[1]));
     }
@@ -544,8 +546,10 @@ master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
         reload();
         return;
     case SIGUSR1:
-        evf_log_reopen();
-        evf_access_reopen();
+        /* As root: new files are created here, given to the workers'
+         * user, then the workers reopen them. */
+        evf_process_reopen_logs();
+        evf_process_give_logs(evf_gen_conf(*m.live));
         signal_kids(SIGUSR1, false);
         return;
     default:
