@@ -91,18 +91,34 @@ evf_process_write_pidfile(const char *path)
     return 0;
 }
 
+/*
+ * Descriptors a worker keeps out of max_conns: 16 of its own (listeners,
+ * logs, the loop, the pool) and a quarter of the limit (at most 4096) for
+ * the apps' clients (HTTP, Redis, PostgreSQL), so that a worker full of
+ * connections can still open the ones its requests need.
+ */
+static unsigned long long
+fd_reserve(unsigned long long limit)
+{
+    unsigned long long apps = limit / 4;
+    return 16 + (apps > 4096 ? 4096 : apps);
+}
+
 void
 evf_process_limit_conns(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur > 64 && evf_settings.max_conns > rl.rlim_cur - 32) {
-        evf_log_notice("open files limit is %llu: serving at most %llu "
-                       "connections per worker (raise rlimit_files)",
-                       (unsigned long long)rl.rlim_cur,
-                       (unsigned long long)rl.rlim_cur - 32);
-        evf_settings.max_conns = (unsigned)(rl.rlim_cur - 32);
-    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    unsigned long long limit = rl.rlim_cur, reserve = fd_reserve(limit);
+    unsigned long long cap = limit > reserve + 1 ? limit - reserve : 1;
+    if (evf_settings.max_conns <= cap)
+        return;
+    evf_log_notice("open files limit is %llu: serving at most %llu "
+                   "connections per worker, keeping %llu descriptors for "
+                   "the worker itself and the apps' own connections (raise "
+                   "rlimit_files for more)", limit, cap, limit - cap);
+    evf_settings.max_conns = (unsigned)cap;
 }
 
 void

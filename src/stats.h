@@ -40,6 +40,9 @@ typedef struct evf_stats {
     /* Timeouts (issue 14, item 4). */
     uint64_t closed_idle;       /* connections closed by idle_timeout */
     uint64_t closed_request_timeout;    /* ... by request_timeout */
+    /* Quiet failures (issue 14, item 10): failed log writes. */
+    uint64_t error_log_errors;
+    uint64_t access_log_errors;
 } evf_stats_t;
 
 /* This process's slot. */

@@ -121,6 +121,7 @@ evf_worker_run(const int *fds, size_t nfds, double grace, int ready_fd)
     evf__loop_set(loop);
     w.grace = grace;
     w.master = ready_fd >= 0 ? getppid() : 0;
+    evf_log_count_failures(&evf_stats.error_log_errors);
     ev_init(&w.drain, drain_cb);
     if (evf_apps_startup() < 0) {
         evf_apps_shutdown();

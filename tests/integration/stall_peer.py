@@ -15,6 +15,10 @@ Prints "closed N of M max_s=S" and exits 0 when all were closed in time,
 1 otherwise.  With --ready FILE, writes FILE once every connection has sent
 what it sends (so a script can measure the server while they are held).
 
+  crowded       one connection A, then -n idle connections, then on A a
+                request for /hello (answered: every idle connection the
+                server will take has been accepted) and one for -u URI;
+                prints "status NNN" for the latter.
   overload      one connection, -n requests multiplexed (ids 1..n) for
                 -u URI (default /sleep?ms=2000); prints
                 "complete C overloaded O other X" once every request ended.
@@ -152,6 +156,44 @@ def overload(args, host, port):
     return 0 if len(ended) == args.n else 1
 
 
+def ask(s, uri, timeout):
+    """One request (id 1, KEEP_CONN) on s; its HTTP status, or 0."""
+    p = request_params("GET", uri)
+    s.sendall(begin(1) + params_records(1, p) + record(PARAMS, 1)
+              + record(STDIN, 1))
+    buf = out = b""
+    s.settimeout(timeout)
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return 0
+        buf += chunk
+        while len(buf) >= 8:
+            _, rtype, rid, clen, pad, _ = struct.unpack(">BBHHBB", buf[:8])
+            if len(buf) < 8 + clen + pad:
+                break
+            if rtype == STDOUT:
+                out += buf[8:8 + clen]
+            buf = buf[8 + clen + pad:]
+            if rtype == END:
+                head = out.split(b"\r\n\r\n", 1)[0]
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"status:"):
+                        return int(line.split()[1])
+                return 200
+
+
+def crowded(args, host, port):
+    a = socket.create_connection((host, port), timeout=args.t)
+    idle = [socket.create_connection((host, port), timeout=args.t)
+            for _ in range(args.n)]
+    ask(a, "/hello", args.t)
+    print("status %d" % ask(a, args.u, args.t))
+    for s in idle:
+        s.close()
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode")
@@ -163,6 +205,8 @@ def main():
     ap.add_argument("--ready")
     args = ap.parse_args()
     host, _, port = args.addr.rpartition(":")
+    if args.mode == "crowded":
+        return crowded(args, host, int(port))
     if args.mode == "overload":
         return overload(args, host, int(port))
     return stall(args, host, int(port))
