@@ -12,7 +12,9 @@ need_daemon
 pidfile=$tmp/evfcgid.pid
 start_evfcgid_tcp -a "$DEMO_APP" -w 2 --pid-file "$pidfile"
 master=$EVFCGID_PID
-check_eq "the pid file names the master" "$master" "$(cat "$pidfile")"
+# The pid file comes a moment after the listeners.
+check_true "the pid file is written" poll_until 10 test -s "$pidfile"
+check_eq "... and names the master" "$master" "$(cat "$pidfile" 2>/dev/null)"
 port=$EVFCGID_PORT
 workers=
 poll_until 10 bash -c '[[ $(pgrep -P "$1" | wc -l) -ge 2 ]]' _ "$master" ||
