@@ -19,13 +19,9 @@
  * End of file aborts every request still open on it: that is how nginx
  * says its client went away.
  *
- * Timeouts (idle_timeout, request_timeout) cost the hot path two stores:
- * a connection notes when it last moved bytes or finished a request, and
- * when the record it is in the middle of began.  One timer per thread
- * sweeps the connections (a few times per timeout).  Each connection also
- * keeps a lower bound of the BEGIN time of its oldest request whose PARAMS
- * or STDIN is still arriving; only when that bound has expired does the
- * sweep look at its requests for the true oldest.
+ * Timeouts: the hot path only notes when a connection last moved bytes,
+ * when the record it is in began, and when a request began; the sweep is
+ * in conn_timeout.c (the layout is shared through conn_int.h).
  */
 #include "config.h"
 
@@ -41,6 +37,7 @@
 #include "app.h"
 #include "buf.h"
 #include "conn.h"
+#include "conn_int.h"
 #include "fcgi_params.h"
 #include "fcgi_parser.h"
 #include "fcgi_writer.h"
@@ -54,33 +51,9 @@
 #define container_of(p, type, member) \
     ((type *)((char *)(p) - offsetof(type, member)))
 
-#define SMALL_IDS 8
 #define LOW_IDS 64
 #define ID_WORDS (65536 / 64)
 #define READ_BUF (64 * 1024)
-
-struct evf_conn {
-    ev_io rio;
-    ev_io wio;
-    int fd;
-    unsigned long id;
-    unsigned holds;         /* runs of user code under way */
-    bool gone;              /* peer gone or I/O error: no more output */
-    bool closing;           /* read nothing more; close once flushed */
-    evf_fcgi_parser_t parser;
-    evf_buf_t out;
-    evf_buf_t mgmt;         /* content of the current management record */
-    evf_req *small[SMALL_IDS];  /* request ids 1..8: nginx and Apache use 1 */
-    evf_req ***pages;           /* other ids: pages[id >> 8][id & 255] */
-    unsigned nreqs;
-    uint64_t ended_low;         /* ids below LOW_IDS that ended */
-    uint64_t *ended_high;       /* ID_WORDS words, for the other ids */
-    evf_req *drain_waiters;
-    evf_conn_t *prev, *next;
-    ev_tstamp active;           /* bytes moved or a request finished */
-    ev_tstamp partial;          /* a record began; 0: between records */
-    ev_tstamp intake;           /* <= oldest BEGIN still receiving; 0: none */
-};
 
 static _Thread_local struct {
     evf_conn_t *head;
@@ -90,7 +63,6 @@ static _Thread_local struct {
     uint8_t *rbuf;
     ev_tstamp log_window;
     unsigned logged, suppressed;
-    ev_timer sweep;             /* the timeouts */
 } reg;
 
 static void destroy(evf_conn_t *c);
@@ -625,87 +597,27 @@ write_cb(struct ev_loop *loop, ev_io *w, int revents)
     unhold(c);
 }
 
-/* ---- timeouts ---------------------------------------------------------- */
+/* ---- for conn_timeout.c ------------------------------------------------ */
 
-/* The BEGIN time of c's oldest request still receiving, or 0. */
-static ev_tstamp
-oldest_intake(evf_conn_t *c)
+evf_conn_t *
+evf__conn_first(void)
 {
-    ev_tstamp oldest = 0;
-    for (unsigned id = 1; id <= 65535; id++) {
-        if (id > SMALL_IDS && !c->pages)
-            break;
-        if (id > SMALL_IDS && !c->pages[id >> 8]) {
-            id |= 255;      /* skip the page */
-            continue;
-        }
-        evf_req *r = lookup(c, (uint16_t)id);
-        double t = r ? evf__req_intake_since(r) : 0;
-        if (t > 0 && (oldest == 0 || t < oldest))
-            oldest = t;
-    }
-    return oldest;
+    return reg.head;
 }
 
-/* Why c has to be closed now, or NULL. */
-static const char *
-expired(evf_conn_t *c, ev_tstamp now)
+evf_req *
+evf__conn_lookup(evf_conn_t *c, uint16_t id)
 {
-    double idle = evf_settings.idle_timeout;
-    double req = evf_settings.request_timeout;
-    if (idle > 0 && !c->nreqs && now - c->active >= idle) {
-        evf_stats.closed_idle++;
-        return "idle_timeout";
-    }
-    if (req > 0 && c->partial && now - c->partial >= req) {
-        evf_stats.closed_request_timeout++;
-        return "request_timeout (a record incomplete)";
-    }
-    if (req > 0 && c->intake && now - c->intake >= req) {
-        c->intake = oldest_intake(c);
-        if (c->intake && now - c->intake >= req) {
-            evf_stats.closed_request_timeout++;
-            return "request_timeout (params or body incomplete)";
-        }
-    }
-    return NULL;
+    return lookup(c, id);
 }
 
-static void
-sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+void
+evf__conn_expire(evf_conn_t *c, const char *why)
 {
-    (void)w, (void)revents;
-    ev_tstamp now = ev_now(loop);
-    evf_conn_t *c = reg.head;
-    while (c) {
-        evf_conn_t *next = c->next;
-        const char *why = c->gone ? NULL : expired(c, now);
-        if (why) {
-            log_limited("connection %lu: %s; closing it", c->id, why);
-            lose(c);
-            hold(c);
-            unhold(c);      /* may destroy c */
-        }
-        c = next;
-    }
-}
-
-/* Sweep a few times per timeout (at least every second). */
-static void
-sweep_start(struct ev_loop *loop)
-{
-    double t = 0;
-    if (evf_settings.idle_timeout > 0)
-        t = evf_settings.idle_timeout;
-    if (evf_settings.request_timeout > 0 &&
-        (t == 0 || evf_settings.request_timeout < t))
-        t = evf_settings.request_timeout;
-    if (t == 0 || ev_is_active(&reg.sweep))
-        return;
-    t /= 4;
-    t = t < 0.05 ? 0.05 : t > 1 ? 1 : t;
-    ev_timer_init(&reg.sweep, sweep_cb, t, t);
-    ev_timer_start(loop, &reg.sweep);
+    log_limited("connection %lu: %s; closing it", c->id, why);
+    lose(c);
+    hold(c);
+    unhold(c);      /* may destroy c */
 }
 
 evf_conn_t *
@@ -720,7 +632,7 @@ evf_conn_new(int fd)
     c->fd = fd;
     c->id = ++reg.next_id;
     c->active = ev_now(loop);
-    sweep_start(loop);
+    evf__conn_sweep_start(loop);
     ev_io_init(&c->rio, read_cb, fd, EV_READ);
     ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
     ev_io_start(loop, &c->rio);
@@ -754,7 +666,7 @@ destroy(evf_conn_t *c)
     reg.count--;
     evf_stats.active_conn--;
     if (!reg.count)
-        ev_timer_stop(evf__loop(), &reg.sweep);
+        evf__conn_sweep_stop(evf__loop());
     if (c->pages) {
         for (int p = 0; p < 256; p++)
             evf_free(c->pages[p]);
