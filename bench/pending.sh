@@ -60,7 +60,9 @@ serving_pid() {
     echo "$found"
 }
 
-start_evfcgid_tcp -a "$DEMO_APP" -w "$WORKERS"
+# Every pending request is in flight: lift the per-worker cap above them.
+start_evfcgid_tcp -a "$DEMO_APP" -w "$WORKERS" \
+    --max-requests-in-flight "$((PENDING + LOAD_PENDING + 1000))"
 addr=127.0.0.1:$EVFCGID_PORT
 wpid=$(serving_pid "$EVFCGID_PID")
 log "evfcgid on $addr: started as pid $EVFCGID_PID, serving process $wpid ($(readlink "/proc/$wpid/exe"))"

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "log.h"
 #include "mem.h"
+#include "stats.h"
 
 #define DEFAULT_FORMAT \
     "$time $remote_addr \"$method $uri\" $status $bytes $duration_ms $route"
@@ -136,5 +138,8 @@ evf_access_write(const evf_access_entry_t *e)
     }
     buf[len++] = '\n';
     ssize_t w = write(fd, buf, len);
-    (void)w;
+    if (w != (ssize_t)len)
+        evf_log_write_failed(EVF_LOG_FILE_ACCESS,
+                             &evf_stats.access_log_errors,
+                             w < 0 ? errno : ENOSPC);
 }

@@ -155,6 +155,16 @@ static const directive_t table[] = {
     { "max_upload_files", "max-upload-files", NULL, 0, T_UINT,
       SET(max_upload_files), 0, 1000000, N(100), NULL,
       "files uploaded in one request (then 413)" },
+    /* Timeouts and caps against stalled peers (issue 14, item 4). */
+    { "idle_timeout", "idle-timeout", NULL, 0, T_SECONDS,
+      SET(idle_timeout), 0, 1e7, N(60), NULL,
+      "seconds a connection with no request and no bytes is kept; 0: ever" },
+    { "request_timeout", "request-timeout", NULL, 0, T_SECONDS,
+      SET(request_timeout), 0, 1e7, N(60), NULL,
+      "seconds a request's params and body (or a record) may take; 0: any" },
+    { "max_requests_in_flight", "max-requests-in-flight", NULL, 0, T_UINT,
+      SET(max_in_flight), 1, 10000000, N(10000), NULL,
+      "requests open at once per worker (then FCGI_OVERLOADED)" },
 };
 
 #define NROWS (sizeof(table) / sizeof(table[0]))

@@ -18,6 +18,10 @@
  * in 65536 bits allocated on first use) until a BEGIN_REQUEST reuses them.
  * End of file aborts every request still open on it: that is how nginx
  * says its client went away.
+ *
+ * Timeouts: the hot path only notes when a connection last moved bytes,
+ * when the record it is in began, and when a request began; the sweep is
+ * in conn_timeout.c (the layout is shared through conn_int.h).
  */
 #include "config.h"
 
@@ -33,6 +37,7 @@
 #include "app.h"
 #include "buf.h"
 #include "conn.h"
+#include "conn_int.h"
 #include "fcgi_params.h"
 #include "fcgi_parser.h"
 #include "fcgi_writer.h"
@@ -46,7 +51,6 @@
 #define container_of(p, type, member) \
     ((type *)((char *)(p) - offsetof(type, member)))
 
-#define SMALL_IDS 8
 #define LOW_IDS 64
 #define ID_WORDS (65536 / 64)
 #define READ_BUF (64 * 1024)
@@ -59,28 +63,6 @@
  * next iteration, after the others that were ready before it.
  */
 #define ITER_READ_BUDGET READ_BUF
-
-struct evf_conn {
-    ev_io rio;
-    ev_io wio;
-    int fd;
-    unsigned long id;
-    unsigned holds;         /* runs of user code under way */
-    bool gone;              /* peer gone or I/O error: no more output */
-    bool closing;           /* read nothing more; close once flushed */
-    evf_fcgi_parser_t parser;
-    evf_buf_t out;
-    evf_buf_t mgmt;         /* content of the current management record */
-    evf_req *small[SMALL_IDS];  /* request ids 1..8: nginx and Apache use 1 */
-    evf_req ***pages;           /* other ids: pages[id >> 8][id & 255] */
-    unsigned nreqs;
-    uint64_t ended_low;         /* ids below LOW_IDS that ended */
-    uint64_t *ended_high;       /* ID_WORDS words, for the other ids */
-    evf_req *drain_waiters;
-    evf_conn_t *prev, *next;
-    evf_conn_t *next_dirty;     /* on reg.dirty: output waits for a flush */
-    bool queued;                /* on reg.dirty */
-};
 
 static _Thread_local struct {
     evf_conn_t *head;
@@ -254,6 +236,7 @@ flush(evf_conn_t *c)
         evf_stats.sends++;
         if (n > 0) {
             evf_buf_consume(&c->out, (size_t)n);
+            c->active = ev_now(loop);
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -403,6 +386,7 @@ h_finished(void *o, evf_req *r, bool answered)
         *s = NULL;
         c->nreqs--;
     }
+    c->active = ev_now(evf__loop());
     if (c->gone)
         return;
     mark_ended(c, id);      /* nothing is read once the peer is gone */
@@ -522,7 +506,8 @@ on_event(evf_conn_t *c, const evf_fcgi_event_t *ev)
             reject(c, ev->request_id, FCGI_UNKNOWN_ROLE);
             return true;
         }
-        if (c->nreqs >= evf_settings.max_reqs_per_conn) {
+        if (c->nreqs >= evf_settings.max_reqs_per_conn ||
+            evf_stats.in_flight >= evf_settings.max_in_flight) {
             evf_stats.rejected_overload++;
             reject(c, ev->request_id, FCGI_OVERLOADED);
             return true;
@@ -534,6 +519,8 @@ on_event(evf_conn_t *c, const evf_fcgi_event_t *ev)
         }
         *s = r;
         c->nreqs++;
+        if (!c->intake)
+            c->intake = ev_now(evf__loop());
         return true;
     case EVF_FCGI_EV_ABORT:
         /* An unknown id may be a request that just ended: no error. */
@@ -600,6 +587,7 @@ on_event(evf_conn_t *c, const evf_fcgi_event_t *ev)
 static void
 feed(evf_conn_t *c, const uint8_t *buf, size_t len)
 {
+    bool ended = false;     /* a record ended: the one open began here */
     while (len && !c->closing) {
         evf_fcgi_event_t ev;
         ssize_t n = evf_fcgi_parse(&c->parser, buf, len, &ev);
@@ -611,9 +599,15 @@ feed(evf_conn_t *c, const uint8_t *buf, size_t len)
         }
         buf += n;
         len -= (size_t)n;
+        if (ev.kind != EVF_FCGI_EV_NONE)
+            ended |= ev.kind != EVF_FCGI_EV_CONTENT || ev.last;
         if (ev.kind != EVF_FCGI_EV_NONE && !on_event(c, &ev))
             return;
     }
+    if (evf_fcgi_parser_idle(&c->parser))
+        c->partial = 0;
+    else if (ended || !c->partial)
+        c->partial = ev_now(evf__loop());
 }
 
 static void
@@ -631,6 +625,7 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
         ssize_t n = recv(c->fd, reg.rbuf, READ_BUF, 0);
         if (n > 0) {
             reg.iter_read += (size_t)n;
+            c->active = ev_now(loop);
             feed(c, reg.rbuf, (size_t)n);
             if ((size_t)n < READ_BUF)
                 break;
@@ -673,6 +668,29 @@ write_cb(struct ev_loop *loop, ev_io *w, int revents)
     unhold(c);
 }
 
+/* ---- for conn_timeout.c ------------------------------------------------ */
+
+evf_conn_t *
+evf__conn_first(void)
+{
+    return reg.head;
+}
+
+evf_req *
+evf__conn_lookup(evf_conn_t *c, uint16_t id)
+{
+    return lookup(c, id);
+}
+
+void
+evf__conn_expire(evf_conn_t *c, const char *why)
+{
+    log_limited("connection %lu: %s; closing it", c->id, why);
+    lose(c);
+    hold(c);
+    unhold(c);      /* may destroy c */
+}
+
 evf_conn_t *
 evf_conn_new(int fd)
 {
@@ -684,6 +702,8 @@ evf_conn_new(int fd)
         return NULL;
     c->fd = fd;
     c->id = ++reg.next_id;
+    c->active = ev_now(loop);
+    evf__conn_sweep_start(loop);
     ev_io_init(&c->rio, read_cb, fd, EV_READ);
     ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
     ev_io_start(loop, &c->rio);
@@ -716,6 +736,8 @@ destroy(evf_conn_t *c)
         c->next->prev = c->prev;
     reg.count--;
     evf_stats.active_conn--;
+    if (!reg.count)
+        evf__conn_sweep_stop(evf__loop());
     if (c->pages) {
         for (int p = 0; p < 256; p++)
             evf_free(c->pages[p]);

@@ -45,17 +45,7 @@ open_everything(const evf_config_t *c, int *fds, size_t *nfds,
                 size_t *nbound)
 {
     char err[256];
-    if (c->allowed_clients &&
-        evf_server_allow(c->allowed_clients, err, sizeof(err)) < 0) {
-        evf_log_error("allowed_clients: %s", err);
-        return -1;
-    }
-    /* libfcgi's convention, honoured the same way. */
-    const char *env = getenv("FCGI_WEB_SERVER_ADDRS");
-    if (env && *env && evf_server_allow(env, err, sizeof(err)) < 0) {
-        evf_log_error("FCGI_WEB_SERVER_ADDRS: %s", err);
-        return -1;
-    }
+    /* allowed_clients: set by evf_gen_apply (master.c). */
     if (c->log) {
         int lrc = evf_log_open(c->log);
         if (lrc < 0) {
@@ -132,7 +122,7 @@ evf_main(int argc, char **argv, const evf_app *builtin)
     evf_gen_apply(gen);
     if (open_everything(c, fds, &nfds, &nbound) < 0)
         goto out;
-    if (evf_process_drop_privileges(c) < 0)
+    if (evf_process_prepare_user(c) < 0)
         goto out;
     if (evf_http_global_init() < 0) {
         evf_log_error("cannot initialise libcurl");
@@ -147,6 +137,15 @@ evf_main(int argc, char **argv, const evf_app *builtin)
             goto out;
         pid_written = true;
     }
+    /*
+     * Root-only work is done (listeners, log files, pid file): the serving
+     * processes take the configured user.  The master keeps root, as
+     * nginx's does, to remove the pid file and the sockets at stop and to
+     * create log files on USR1; it runs no request.  A single process
+     * (workers = 0) drops here.
+     */
+    if (c->set.workers == 0 && evf_process_become_user() < 0)
+        goto out;
     for (size_t i = 0; i < c->nlisten; i++)
         evf_log_notice("listening on %s", c->listen[i]);
     if (!c->nlisten)

@@ -175,3 +175,9 @@ evf_fcgi_strerror(int err)
         return "unknown FastCGI protocol error";
     }
 }
+
+bool
+evf_fcgi_parser_idle(const evf_fcgi_parser_t *p)
+{
+    return p->state == ST_HEADER && p->have == 0;
+}

@@ -75,6 +75,9 @@ typedef struct evf_fcgi_parser {
 ssize_t evf_fcgi_parse(evf_fcgi_parser_t *p, const uint8_t *buf, size_t len,
                        evf_fcgi_event_t *ev);
 
+/* True between records (no part of a record gathered yet). */
+bool evf_fcgi_parser_idle(const evf_fcgi_parser_t *p);
+
 /* A short description of a negative result, for the log. */
 const char *evf_fcgi_strerror(int err);
 

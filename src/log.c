@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -17,6 +18,7 @@ static int level = EVF_LOG_LVL_NOTICE;
 static int fd = STDERR_FILENO;
 static int use_syslog;
 static char path[1024];
+static uint64_t *fail_counter;  /* failed writes, or NULL */
 
 static const char *const names[] = {
     [EVF_LOG_LVL_ERROR] = "error", [EVF_LOG_LVL_WARN] = "warn",
@@ -126,7 +128,54 @@ evf_log_vmsg(int l, const char *fmt, va_list ap)
         len = sizeof(line) - 2;
     line[len++] = '\n';
     ssize_t w = write(fd, line, len);
-    (void)w;
+    if (w != (ssize_t)len)
+        evf_log_write_failed(EVF_LOG_FILE_ERROR, fail_counter,
+                             w < 0 ? errno : ENOSPC);
+}
+
+/* ---- failed writes --------------------------------------------------------- */
+
+void
+evf_log_count_failures(uint64_t *counter)
+{
+    fail_counter = counter;
+}
+
+void
+evf_log_write_failed(int which, uint64_t *counter, int err)
+{
+    static int64_t next_reports[2];     /* monotonic seconds */
+    static uint64_t unreporteds[2];
+    static const char *const whats[2] = { "error log", "access log" };
+    struct timespec ts;
+    char line[256];
+
+    which = which == EVF_LOG_FILE_ACCESS;
+    int64_t *next_report = &next_reports[which];
+    uint64_t *unreported = &unreporteds[which];
+    const char *what = whats[which];
+    if (counter)
+        __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(unreported, 1, __ATOMIC_RELAXED);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t due = __atomic_load_n(next_report, __ATOMIC_RELAXED);
+    if ((int64_t)ts.tv_sec < due ||
+        !__atomic_compare_exchange_n(next_report, &due,
+                                     (int64_t)ts.tv_sec + 10, false,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;     /* reported less than 10 s ago, or by another thread */
+    uint64_t n = __atomic_exchange_n(unreported, 0, __ATOMIC_RELAXED);
+    int len = snprintf(line, sizeof(line), "evfcgid[%d]: error: cannot "
+                       "write to the %s: %s (%llu failed log writes since "
+                       "the last report; at most one report per 10 s)\n",
+                       (int)getpid(), what, strerror(err),
+                       (unsigned long long)n);
+    if (len > 0 && (fd != STDERR_FILENO || use_syslog)) {
+        ssize_t w = write(STDERR_FILENO, line,
+                          len < (int)sizeof(line) ? (size_t)len
+                                                  : sizeof(line) - 1);
+        (void)w;
+    }
 }
 
 void

@@ -9,6 +9,7 @@
 #define EVF_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 enum {
     EVF_LOG_LVL_ERROR = 3,
@@ -35,6 +36,20 @@ void evf_log_msg(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void evf_log_vmsg(int level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+
+/*
+ * Failed writes of the log files (issue 14, item 10).  A write of the
+ * error log or the access log (which: EVF_LOG_FILE_*) that fails (disk
+ * full) calls evf_log_write_failed(which, counter, errno): counter (may be
+ * NULL) is incremented atomically, and a line naming the file and the
+ * cause goes to stderr, at most one every 10 seconds for each file (with
+ * the count since the last).
+ * evf_log_count_failures() says where this process counts the error log's
+ * failures (a worker: its statistics slot); NULL: nowhere.
+ */
+void evf_log_count_failures(uint64_t *counter);
+enum { EVF_LOG_FILE_ERROR, EVF_LOG_FILE_ACCESS };
+void evf_log_write_failed(int which, uint64_t *counter, int err);
 
 #define evf_log_error(...)  evf_log_msg(EVF_LOG_LVL_ERROR, __VA_ARGS__)
 #define evf_log_warn(...)   evf_log_msg(EVF_LOG_LVL_WARN, __VA_ARGS__)

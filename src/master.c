@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -39,6 +40,7 @@
 #include "master.h"
 #include "mem.h"
 #include "process.h"
+#include "server.h"
 #include "settings.h"
 #include "stats.h"
 #include "worker.h"
@@ -140,6 +142,18 @@ register_apps(evf_gen_t *g, bool from_memory, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * The TCP clients allowed: the configuration's allowed_clients when it
+ * sets one (even empty: any), else libfcgi's FCGI_WEB_SERVER_ADDRS.
+ */
+static const char *
+allowed_of(const evf_config_t *c, const char **what)
+{
+    const char *env = getenv("FCGI_WEB_SERVER_ADDRS");
+    *what = c->allowed_clients ? "allowed_clients" : "FCGI_WEB_SERVER_ADDRS";
+    return c->allowed_clients ? c->allowed_clients : env;
+}
+
 evf_gen_t *
 evf_gen_build(evf_config_t *conf, const evf_app *builtin, char *err,
               size_t errlen)
@@ -154,6 +168,13 @@ evf_gen_build(evf_config_t *conf, const evf_app *builtin, char *err,
     g->conf = *conf;
     memset(conf, 0, sizeof(*conf));
     g->builtin = builtin;
+    const char *what, *list = allowed_of(&g->conf, &what);
+    char aerr[256];
+    if (evf_server_allow_check(list, aerr, sizeof(aerr)) < 0) {
+        snprintf(err, errlen, "%s: %s", what, aerr);
+        evf_gen_free(g);
+        return NULL;
+    }
     if (register_apps(g, false, err, errlen) < 0) {
         evf_apps_free();
         evf_gen_free(g);
@@ -166,9 +187,12 @@ evf_gen_build(evf_config_t *conf, const evf_app *builtin, char *err,
 void
 evf_gen_apply(evf_gen_t *g)
 {
+    const char *what;
     evf_config_apply(&g->conf);
     evf_process_limit_conns();
     g->settings = evf_settings;
+    /* Checked by evf_gen_build: cannot fail. */
+    evf_server_allow(allowed_of(&g->conf, &what), NULL, 0);
 }
 
 int
@@ -180,6 +204,8 @@ evf_gen_restore(evf_gen_t *g)
     if (rc < 0)
         evf_log_error("cannot restore the running apps: %s", err);
     evf_settings = g->settings;
+    const char *what;
+    evf_server_allow(allowed_of(&g->conf, &what), NULL, 0);
     evf_log_set_level(g->conf.log_level);
     evf_coro_set_stack_size(g->conf.stack_size);
     return rc;
@@ -267,6 +293,8 @@ spawn_worker(unsigned slot)
         master_close_watchers();
         close(m.ready_pipe[0]);
         evf_stats_use_slot(slot, m.gen);
+        if (evf_process_become_user() < 0)
+            _exit(1);
         const evf_config_t *c = evf_gen_conf(m.next ? m.next : *m.live);
         _exit(evf_worker_run(m.fds, m.nfds, c->grace, m.ready_pipe[1]));
     }
@@ -518,8 +546,10 @@ master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
         reload();
         return;
     case SIGUSR1:
-        evf_log_reopen();
-        evf_access_reopen();
+        /* As root: new files are created here, given to the workers'
+         * user, then the workers reopen them. */
+        evf_process_reopen_logs();
+        evf_process_give_logs(evf_gen_conf(*m.live));
         signal_kids(SIGUSR1, false);
         return;
     default:

@@ -8,12 +8,15 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "log.h"
 #include "process.h"
 #include "server.h"
@@ -49,9 +52,31 @@ evf_process_detach(int *fds, size_t nfds)
     return 0;
 }
 
+/* The pid file written, for the workers of a master that died. */
+static char pidfile[4096];
+
+/* The pid path names, or 0 (no file, or not a pid). */
+static long
+pid_in(const char *path)
+{
+    long v = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%ld", &v) != 1 || v <= 0)
+        v = 0;
+    fclose(f);
+    return v;
+}
+
 int
 evf_process_write_pidfile(const char *path)
 {
+    long old = pid_in(path);
+    if (old && old != (long)getpid() && kill((pid_t)old, 0) < 0 &&
+        errno == ESRCH)
+        evf_log_notice("pid file %s named pid %ld, which is not running "
+                       "(stale): replacing it", path, old);
     FILE *f = fopen(path, "w");
     if (!f) {
         evf_log_error("cannot write pid file %s: %s", path, strerror(errno));
@@ -62,21 +87,38 @@ evf_process_write_pidfile(const char *path)
         evf_log_error("cannot write pid file %s: %s", path, strerror(errno));
         return -1;
     }
+    snprintf(pidfile, sizeof(pidfile), "%s", path);
     return 0;
+}
+
+/*
+ * Descriptors a worker keeps out of max_conns: 16 of its own (listeners,
+ * logs, the loop, the pool) and a quarter of the limit (at most 4096) for
+ * the apps' clients (HTTP, Redis, PostgreSQL), so that a worker full of
+ * connections can still open the ones its requests need.
+ */
+static unsigned long long
+fd_reserve(unsigned long long limit)
+{
+    unsigned long long apps = limit / 4;
+    return 16 + (apps > 4096 ? 4096 : apps);
 }
 
 void
 evf_process_limit_conns(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur > 64 && evf_settings.max_conns > rl.rlim_cur - 32) {
-        evf_log_notice("open files limit is %llu: serving at most %llu "
-                       "connections per worker (raise rlimit_files)",
-                       (unsigned long long)rl.rlim_cur,
-                       (unsigned long long)rl.rlim_cur - 32);
-        evf_settings.max_conns = (unsigned)(rl.rlim_cur - 32);
-    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    unsigned long long limit = rl.rlim_cur, reserve = fd_reserve(limit);
+    unsigned long long cap = limit > reserve + 1 ? limit - reserve : 1;
+    if (evf_settings.max_conns <= cap)
+        return;
+    evf_log_notice("open files limit is %llu: serving at most %llu "
+                   "connections per worker, keeping %llu descriptors for "
+                   "the worker itself and the apps' own connections (raise "
+                   "rlimit_files for more)", limit, cap, limit - cap);
+    evf_settings.max_conns = (unsigned)cap;
 }
 
 void
@@ -98,11 +140,18 @@ evf_process_set_nofile(unsigned long want)
     evf_process_limit_conns();
 }
 
-int
-evf_process_drop_privileges(const evf_config_t *c)
-{
+/* The identity the serving processes take (evf_process_prepare_user). */
+static struct {
+    bool set;
     uid_t uid;
     gid_t gid;
+    char name[256];
+} who;
+
+int
+evf_process_prepare_user(const evf_config_t *c)
+{
+    who.set = false;
     if (c->listen_owner || c->listen_group) {
         struct passwd *pw = c->listen_owner ? getpwnam(c->listen_owner)
                                             : NULL;
@@ -122,6 +171,12 @@ evf_process_drop_privileges(const evf_config_t *c)
                 return -1;
             }
     }
+    if (c->group && !c->user) {
+        evf_log_error("group %s is set without user: set user too (a "
+                      "process that keeps its user keeps its privileges)",
+                      c->group);
+        return -1;
+    }
     if (!c->user)
         return 0;
     if (geteuid() != 0) {
@@ -134,21 +189,80 @@ evf_process_drop_privileges(const evf_config_t *c)
         evf_log_error("user %s: no such user", c->user);
         return -1;
     }
-    uid = pw->pw_uid;
-    gid = pw->pw_gid;
+    who.uid = pw->pw_uid;
+    who.gid = pw->pw_gid;
     if (c->group) {
         struct group *gr = getgrnam(c->group);
         if (!gr) {
             evf_log_error("group %s: no such group", c->group);
             return -1;
         }
-        gid = gr->gr_gid;
+        who.gid = gr->gr_gid;
     }
-    if (initgroups(c->user, gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
-        evf_log_error("cannot become %s: %s", c->user, strerror(errno));
+    snprintf(who.name, sizeof(who.name), "%s", c->user);
+    who.set = true;
+    evf_process_give_logs(c);
+    return 0;
+}
+
+int
+evf_process_become_user(void)
+{
+    if (!who.set)
+        return 0;
+    if (initgroups(who.name, who.gid) < 0 || setgid(who.gid) < 0 ||
+        setuid(who.uid) < 0) {
+        evf_log_error("cannot become %s: %s", who.name, strerror(errno));
         return -1;
     }
     return 0;
+}
+
+void
+evf_process_give_logs(const evf_config_t *c)
+{
+    const char *files[] = { c->log, c->access_log };
+    if (!who.set || geteuid() != 0)
+        return;
+    for (size_t i = 0; i < 2; i++) {
+        const char *f = files[i];
+        if (!f || !strcmp(f, "off") || !strcmp(f, "stderr") ||
+            !strcmp(f, "syslog"))
+            continue;
+        if (chown(f, who.uid, who.gid) < 0)
+            evf_log_warn("chown %s to %s: %s (after the next USR1 the "
+                         "workers may not reopen it)", f, who.name,
+                         strerror(errno));
+    }
+}
+
+void
+evf_process_reopen_logs(void)
+{
+    int erc = evf_log_reopen();
+    if (erc < 0)
+        evf_log_error("USR1: cannot reopen the error log: %s; still "
+                      "writing to the file it had", strerror(-erc));
+    int arc = evf_access_reopen();
+    if (arc < 0)
+        evf_log_error("USR1: cannot reopen the access log: %s; still "
+                      "writing to the file it had", strerror(-arc));
+    if (erc == 0 && arc == 0)
+        evf_log_notice("USR1: log files reopened");
+}
+
+void
+evf_process_master_gone(pid_t master)
+{
+    if (!pidfile[0] || pid_in(pidfile) != (long)master)
+        return;
+    if (unlink(pidfile) == 0)
+        evf_log_notice("the master (pid %d) is gone: removed its pid file "
+                       "%s", (int)master, pidfile);
+    else if (errno != ENOENT)
+        evf_log_warn("the master (pid %d) is gone; cannot remove its pid "
+                     "file %s: %s (the next start replaces it)",
+                     (int)master, pidfile, strerror(errno));
 }
 
 /* Can we create the file path (write in its directory)?  0 or -1. */
@@ -196,6 +310,11 @@ evf_process_check(const evf_config_t *c)
             evf_log_error("user %s: no such user", users[i]);
             return -1;
         }
+    if (c->group && !c->user) {
+        evf_log_error("group %s is set without user: set user too",
+                      c->group);
+        return -1;
+    }
     const char *groups[] = { c->group, c->listen_group };
     for (size_t i = 0; i < 2; i++)
         if (groups[i] && !getgrnam(groups[i])) {

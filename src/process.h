@@ -11,6 +11,7 @@
 #define EVF_PROCESS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "conf.h"
 
@@ -33,8 +34,35 @@ void evf_process_set_nofile(unsigned long want);
 /* Lower evf_settings.max_conns to what the open-files limit allows. */
 void evf_process_limit_conns(void);
 
-/* After binding: chown unix sockets, then become c->user.  0 or -1. */
-int evf_process_drop_privileges(const evf_config_t *c);
+/*
+ * After binding, as root: chown unix sockets (listen.owner, listen.group),
+ * find c->user and c->group (group without user is refused) and give the
+ * log files to that user.  The process keeps its identity: the master
+ * stays root (to write and remove the pid file and the sockets, and to
+ * create log files on USR1); the serving processes call
+ * evf_process_become_user() once forked.  0, or -1 after logging why.
+ */
+int evf_process_prepare_user(const evf_config_t *c);
+
+/* Become the user found by evf_process_prepare_user (if any).  0 or -1. */
+int evf_process_become_user(void);
+
+/*
+ * chown c's log files to the serving user (when started as root with
+ * user set): after they are opened, and after the master reopens them on
+ * USR1, so the workers can reopen them too.
+ */
+void evf_process_give_logs(const evf_config_t *c);
+
+/* USR1: reopen the error and access logs; log any failure. */
+void evf_process_reopen_logs(void);
+
+/*
+ * A worker whose master died (SIGKILL): remove the pid file written by
+ * evf_process_write_pidfile() if it still names the master; logs when it
+ * cannot.
+ */
+void evf_process_master_gone(pid_t master);
 
 /*
  * `evfcgid -t`: what can be checked without binding or changing anything

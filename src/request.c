@@ -15,6 +15,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <ev.h>
 #include <fastcgi.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include "fcgi_params.h"
 #include "forms.h"
 #include "log.h"
+#include "loop.h"
 #include "pool.h"
 #include "request.h"
 #include "settings.h"
@@ -196,11 +198,18 @@ evf__req_new(void *owner, const evf_req_owner_ops *ops, uint16_t id,
     r->id = id;
     r->flags = flags;
     r->stage = S_PARAMS;
+    r->begun = ev_now(evf__loop());
     evf__req_tasks_init(r);
     pthread_mutex_init(&r->mem_lock, NULL);
     evf_arena_init(&r->arena, r->arena0, sizeof(r->arena0));
     evf_stats.in_flight++;
     return r;
+}
+
+double
+evf__req_intake_since(const evf_req *r)
+{
+    return r->stage == S_RUNNING ? 0 : r->begun;
 }
 
 uint16_t

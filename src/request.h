@@ -66,6 +66,12 @@ bool evf__req_keep_conn(const evf_req *r);
  */
 bool evf__req_has_after(const evf_req *r);
 
+/*
+ * While the request's PARAMS or STDIN is still arriving: the loop time
+ * (ev_now) of its BEGIN_REQUEST; once it runs (or was answered): 0.
+ */
+double evf__req_intake_since(const evf_req *r);
+
 /* A piece of the PARAMS stream; len 0 ends it.  0 or EVF_EPROTO. */
 int evf__req_params(evf_req *r, const uint8_t *data, size_t len);
 /*

@@ -111,6 +111,7 @@ struct evf_req {
     void *deps_cache;
     double t0;                  /* loop clock at start */
     double started;             /* monotonic clock at start */
+    double begun;               /* loop clock at BEGIN_REQUEST */
     /*
      * Ownership with the pool.  While a blocking handler runs (on_pool),
      * the pool thread owns the request: the loop only sets the tasks'

@@ -35,7 +35,7 @@ typedef struct listener {
 #define MAX_ALLOWED 32
 
 /* Clients allowed on TCP listeners (FCGI_WEB_SERVER_ADDRS); none: any. */
-static struct {
+static struct allowed {
     struct sockaddr_storage addr[MAX_ALLOWED];
     size_t n;
 } allowed;
@@ -273,18 +273,27 @@ evf_listen_inherited(void)
     return getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc;
 }
 
-int
-evf_server_allow(const char *list, char *err, size_t errlen)
+/* Parse list into *t.  0, or -1 with a message in err. */
+static int
+parse_allowed(const char *list, struct allowed *t, char *err, size_t errlen)
 {
     char buf[1024];
+    t->n = 0;
+    if (!list)
+        return 0;
+    if (strlen(list) >= sizeof(buf)) {
+        snprintf(err, errlen, "the list is longer than %zu bytes",
+                 sizeof(buf) - 1);
+        return -1;
+    }
     snprintf(buf, sizeof(buf), "%s", list);
     for (char *save, *tok = strtok_r(buf, " ,\t", &save); tok;
          tok = strtok_r(NULL, " ,\t", &save)) {
-        if (allowed.n == MAX_ALLOWED) {
+        if (t->n == MAX_ALLOWED) {
             snprintf(err, errlen, "at most %d allowed clients", MAX_ALLOWED);
             return -1;
         }
-        struct sockaddr_storage *ss = &allowed.addr[allowed.n];
+        struct sockaddr_storage *ss = &t->addr[t->n];
         memset(ss, 0, sizeof(*ss));
         struct sockaddr_in *in = (struct sockaddr_in *)ss;
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
@@ -297,8 +306,25 @@ evf_server_allow(const char *list, char *err, size_t errlen)
                      "IPv6 address", tok);
             return -1;
         }
-        allowed.n++;
+        t->n++;
     }
+    return 0;
+}
+
+int
+evf_server_allow_check(const char *list, char *err, size_t errlen)
+{
+    static struct allowed scratch;
+    return parse_allowed(list, &scratch, err, errlen);
+}
+
+int
+evf_server_allow(const char *list, char *err, size_t errlen)
+{
+    static struct allowed next;
+    if (parse_allowed(list, &next, err, errlen) < 0)
+        return -1;
+    allowed = next;
     return 0;
 }
 

@@ -27,9 +27,14 @@ bool evf_listen_inherited(void);
 
 /*
  * Accept TCP connections only from these addresses (space or comma
- * separated, as FCGI_WEB_SERVER_ADDRS).  0, or -1 with a message.
+ * separated, as FCGI_WEB_SERVER_ADDRS); NULL or an empty list: from any.
+ * Replaces the list in force, only when all of list parses.  Set before
+ * the workers fork (they inherit it).  0, or -1 with a message.
  */
 int evf_server_allow(const char *list, char *err, size_t errlen);
+
+/* Check list as evf_server_allow would, changing nothing.  0 or -1. */
+int evf_server_allow_check(const char *list, char *err, size_t errlen);
 
 /* Start accepting on fd (made non-blocking) on this thread's loop. */
 int evf_server_add(int fd);

@@ -32,6 +32,10 @@ typedef struct evf_settings {
     size_t max_upload_size;     /* bytes of one uploaded file */
     size_t max_upload_total;    /* bytes of all files of a request */
     unsigned max_upload_files;  /* files in one request */
+    /* Timeouts and caps (issue 14, item 4). */
+    double idle_timeout;        /* seconds a connection may sit idle */
+    double request_timeout;     /* seconds for a request's PARAMS/STDIN */
+    unsigned max_in_flight;     /* requests open at once per worker */
 } evf_settings_t;
 
 extern evf_settings_t evf_settings;

@@ -123,6 +123,10 @@ add(evf_stats_t *t, const evf_stats_t *s, bool gauges)
     if (s->lag_max > t->lag_max)
         t->lag_max = s->lag_max;
     t->pool_rejected += s->pool_rejected;
+    t->closed_idle += s->closed_idle;
+    t->closed_request_timeout += s->closed_request_timeout;
+    t->error_log_errors += s->error_log_errors;
+    t->access_log_errors += s->access_log_errors;
     t->pool_completed += s->pool_completed;
     if (s->pool_wait_max > t->pool_wait_max)
         t->pool_wait_max = s->pool_wait_max;
@@ -323,6 +327,13 @@ evf_stats_render(bool json, const char *const *route_names,
     add_u(o, "protocol errors", t.protocol_errors);
     add_u(o, "sends", t.sends);
     add_u(o, "slow requests", t.slow_callbacks);
+    /* Timeouts and caps (issue 14, item 4). */
+    add_u(o, "rejected overload", t.rejected_overload);
+    add_u(o, "closed idle", t.closed_idle);
+    add_u(o, "closed request timeout", t.closed_request_timeout);
+    /* Quiet failures (issue 14, item 10). */
+    add_u(o, "error log write errors", t.error_log_errors);
+    add_u(o, "access log write errors", t.access_log_errors);
     json_object *pool = json_object_new_object();
     add_u(pool, "threads", t.pool_threads);
     add_u(pool, "busy", t.pool_busy);

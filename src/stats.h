@@ -38,6 +38,12 @@ typedef struct evf_stats {
     uint32_t route_in_flight[EVF_STATS_MAX_ROUTES];
     int32_t pid;                /* 0: slot unused */
     uint32_t generation;
+    /* Timeouts (issue 14, item 4). */
+    uint64_t closed_idle;       /* connections closed by idle_timeout */
+    uint64_t closed_request_timeout;    /* ... by request_timeout */
+    /* Quiet failures (issue 14, item 10): failed log writes. */
+    uint64_t error_log_errors;
+    uint64_t access_log_errors;
 } evf_stats_t;
 
 /* This process's slot. */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "loop.h"
 #include "pool.h"
+#include "process.h"
 #include "exchange.h"
 #include "future.h"
 #include "server.h"
@@ -31,6 +32,7 @@ static struct {
     ev_timer trim;          /* gives idle coroutine stacks back */
     ev_tstamp drain_until;
     double grace;
+    pid_t master;           /* 0: no master (workers = 0) */
 } w;
 
 static void
@@ -103,11 +105,13 @@ signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
     (void)revents;
     switch (s->signum) {
     case SIGQUIT:
+        /* PR_SET_PDEATHSIG's signal: the master is gone. */
+        if (w.master && getppid() != w.master)
+            evf_process_master_gone(w.master);
         begin_drain(loop, "graceful stop");
         return;
     case SIGUSR1:
-        evf_log_reopen();
-        evf_access_reopen();
+        evf_process_reopen_logs();
         return;
     case SIGHUP:
         evf_log_warn("SIGHUP: reloading needs the master (workers >= 1); "
@@ -132,6 +136,8 @@ evf_worker_run(const int *fds, size_t nfds, double grace, int ready_fd)
     }
     evf__loop_set(loop);
     w.grace = grace;
+    w.master = ready_fd >= 0 ? getppid() : 0;
+    evf_log_count_failures(&evf_stats.error_log_errors);
     ev_init(&w.drain, drain_cb);
     if (evf_apps_startup() < 0) {
         evf_apps_shutdown();

@@ -2,14 +2,19 @@
 #
 # The master killed outright (SIGKILL): its workers notice and stop, so the
 # TCP port is free again for a restart (systemd's would otherwise loop on
-# "Address already in use").
+# "Address already in use"), and the first to notice removes the pid file,
+# which would otherwise name a dead process.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 need_daemon
 
-start_evfcgid_tcp -a "$DEMO_APP" -w 2
+pidfile=$tmp/evfcgid.pid
+start_evfcgid_tcp -a "$DEMO_APP" -w 2 --pid-file "$pidfile"
 master=$EVFCGID_PID
+# The pid file comes a moment after the listeners.
+check_true "the pid file is written" poll_until 10 test -s "$pidfile"
+check_eq "... and names the master" "$master" "$(cat "$pidfile" 2>/dev/null)"
 port=$EVFCGID_PORT
 workers=
 poll_until 10 bash -c '[[ $(pgrep -P "$1" | wc -l) -ge 2 ]]' _ "$master" ||
@@ -26,6 +31,11 @@ gone() {
 # shellcheck disable=SC2086 # $workers: a list of PIDs
 check_true "the workers exit once the master is killed" \
     poll_until 20 gone $workers
+check_true "the pid file of the dead master is removed" \
+    poll_until 20 not test -e "$pidfile"
+check_true "... with a line in the log" \
+    grep -q "the master (pid $master) is gone: removed its pid file" \
+    "$EVFCGID_LOG"
 # Workers that outlived the check (the defect) are ours to end.
 # shellcheck disable=SC2086
 gone $workers || kill -KILL $workers 2>/dev/null || true
