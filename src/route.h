@@ -16,6 +16,18 @@ typedef struct evf_route_entry {
     char label[128];            /* "GET /items/{item_id:int}", for logs */
     double slow_logged_at;      /* stall detector: last warning */
     unsigned index;             /* among all apps' routes, for stats */
+    /* ---- toolkit (issue 13) ---- */
+    struct evf_app_shared *shared;  /* the app's state and handlers */
 } evf_route_entry_t;
+
+/*
+ * toolkit: what an app shares with the request layer, owned by app.c
+ * (one per loaded app, lives as long as the app): the state its startup
+ * set (evf_app_set_state) and its exception handlers.
+ */
+typedef struct evf_app_shared {
+    void *state;
+    const evf_exception_handler *exc;
+} evf_app_shared_t;
 
 #endif
