@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "evfcgi.h"
+#include "demo.h"           /* toolkit: handlers in demo_*.c */
 
 /* GET /hello: the smallest async route. */
 static void
@@ -463,6 +464,11 @@ static const evf_route routes[] = {
     EVF_GET("/deps-demo/stats", deps_stats),
     EVF_GET("/limited", limited),
     EVF_GET("/cache/items/{item_id:int}", cached_item),
+    /* toolkit (issue 13): demo_toolkit.c */
+    EVF_GET("/search", demo_search, .query = demo_search_query),
+    EVF_GET("/prefs", demo_prefs, .query = demo_prefs_query),
+    EVF_GET("/whoami", demo_whoami, .deps = EVF_DEPS(&demo_current_user)),
+    EVF_GET("/agent", demo_agent, .query = demo_agent_query),
     EVF_END
 };
 
