@@ -33,7 +33,11 @@
 extern "C" {
 #endif
 
-#define EVF_ABI_VERSION 1
+/*
+ * 2: evf_query, evf_route, evf_dep and evf_app grew fields (issue 13): an
+ * app built against ABI 1 would have its tables misread.
+ */
+#define EVF_ABI_VERSION 2
 
 /* Results of awaits, as negative numbers (0 is success). */
 #define EVF_ETIMEDOUT   (-110)  /* a deadline passed before the await ended */
