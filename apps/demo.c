@@ -504,6 +504,11 @@ static const evf_route routes[] = {
     EVF_POST("/upload", demo_upload, .form = demo_upload_form,
              .blocking = true),
     EVF_POST("/login", demo_login, .form = demo_login_form),
+    /* toolkit (issue 13): demo_toolkit.c */
+    EVF_GET("/search", demo_search, .query = demo_search_query),
+    EVF_GET("/prefs", demo_prefs, .query = demo_prefs_query),
+    EVF_GET("/whoami", demo_whoami, .deps = EVF_DEPS(&demo_current_user)),
+    EVF_GET("/agent", demo_agent, .query = demo_agent_query),
     EVF_END
 };
 

@@ -20,4 +20,14 @@ void demo_login(evf_req *r);
 extern const evf_query demo_upload_form[];
 extern const evf_query demo_login_form[];
 
+/* ---- parameters, cookies, security (demo_toolkit.c) ---- */
+extern const evf_query demo_search_query[];
+extern const evf_query demo_prefs_query[];
+extern const evf_query demo_agent_query[];
+extern const evf_dep demo_current_user;
+void demo_search(evf_req *r);
+void demo_prefs(evf_req *r);
+void demo_whoami(evf_req *r);
+void demo_agent(evf_req *r);
+
 #endif

@@ -33,7 +33,13 @@
 extern "C" {
 #endif
 
-#define EVF_ABI_VERSION 2   /* 2: evf_app grew .middleware and .cors */
+/*
+ * 2: evf_query, evf_route, evf_dep and evf_app grew fields (parameters in
+ * headers and cookies, forms, models, the OpenAPI fields, middleware and
+ * CORS, exception handlers): an app built against ABI 1 would have its
+ * tables misread, so it is refused.
+ */
+#define EVF_ABI_VERSION 2
 
 /* Results of awaits, as negative numbers (0 is success). */
 #define EVF_ETIMEDOUT   (-110)  /* a deadline passed before the await ended */
@@ -49,6 +55,7 @@ typedef struct json_object json_object;
 typedef void (*evf_handler_fn)(evf_req *r);
 typedef void (*evf_task_fn)(evf_req *r, void *arg);
 typedef struct evf_dep evf_dep;
+typedef struct evf_security evf_security;   /* toolkit: security schemes */
 
 /*
  * A dependency (FastAPI's Depends).  resolve() produces the value; it may
@@ -74,6 +81,12 @@ struct evf_dep {
     const evf_dep *const *deps;     /* NULL-terminated, or NULL */
     bool no_cache;
     bool blocking;
+    /* ---- toolkit (issue 13) ---- */
+    /*
+     * The security scheme this dependency checks (EVF_HTTP_BEARER() and
+     * the other helpers set it), for the OpenAPI document; NULL otherwise.
+     */
+    const evf_security *security;
 };
 
 #define EVF_DEPS(...) ((const evf_dep *const[]){ __VA_ARGS__, NULL })
@@ -90,6 +103,17 @@ typedef enum evf_type {
 } evf_type;
 
 /*
+ * ---- toolkit (issue 13): where a declared parameter comes from ----------
+ * A declared parameter is read from the query string (the default), a
+ * request header or a cookie.
+ */
+typedef enum evf_in {
+    EVF_IN_QUERY = 0,
+    EVF_IN_HEADER,
+    EVF_IN_COOKIE
+} evf_in;
+
+/*
  * A query parameter a route declares.  The router validates declared
  * parameters before the handler runs and answers 422 listing every bad one
  * (path and query), as FastAPI does.  A parameter without a default is
@@ -102,6 +126,31 @@ typedef struct evf_query {
     bool optional;          /* absent and no default: accessors say absent */
     bool has_ge, has_le;
     double ge, le;          /* inclusive bounds */
+    /* ---- toolkit (issue 13): headers, cookies, lists, choices ---- */
+    /*
+     * in: where the value is read.  EVF_IN_HEADER reads the header named
+     * alias, or else name with each '_' turned into '-' (user_agent reads
+     * User-Agent, as FastAPI's Header does); EVF_IN_COOKIE the cookie
+     * named alias or name.  Errors name alias, or else name, in their loc:
+     * ["header", "user_agent"].  Read any declared parameter with the
+     * evf_query_* accessors, by its declared name, wherever it comes from.
+     */
+    evf_in in;
+    const char *alias;
+    /*
+     * list (query only): every occurrence is collected (?tag=a&tag=b) and
+     * each is converted and bounded; read them with evf_query_count and
+     * evf_query_*_at.  min_items/max_items (max 0: no limit) bound the
+     * count (pydantic's too_short / too_long).  A list given no value is
+     * "missing" unless optional, then empty; def does not apply to lists.
+     */
+    bool list;
+    size_t min_items, max_items;
+    /*
+     * choices: the only values allowed (an Enum of strings), NULL-ended;
+     * any other value is refused with pydantic's "enum" error.
+     */
+    const char *const *choices;
 } evf_query;
 
 #define EVF_Q(n, t, ...)    { .name = (n), .type = (t), __VA_ARGS__ }
@@ -133,6 +182,9 @@ typedef struct evf_route {
      * evf_form_str and evf_files.
      */
     const evf_query *form;
+    /* ---- toolkit (issue 13) ---- */
+    /* The route's own data, for its handler: evf_route_data(r). */
+    void *data;
 } evf_route;
 
 #define EVF_ROUTE(m, p, h, ...) \
@@ -160,6 +212,9 @@ typedef struct evf_app {
     /* ---- middleware and CORS (evfcgi(3) "Middleware", "CORS") ---- */
     const struct evf_middleware *const *middleware; /* NULL-ended */
     const struct evf_cors *cors;    /* built-in CORS; NULL: conf only */
+    /* ---- toolkit (issue 13) ---- */
+    /* The app's exception handlers: see evf_exception_handler. */
+    const struct evf_exception_handler *exception_handlers;
 } evf_app;
 
 #define EVF_APP_SYMBOL "evf_app_entry"
@@ -723,6 +778,194 @@ const char *evf_form_str(evf_req *r, const char *name);
 int64_t evf_form_int(evf_req *r, const char *name);
 double evf_form_float(evf_req *r, const char *name);
 bool evf_form_bool(evf_req *r, const char *name);
+ * ---- Toolkit (issue 13): lists, cookies, security, exception handlers,
+ * route data and app state ------------------------------------------------
+ */
+
+/*
+ * A declared list parameter (evf_query .list): how many values it has,
+ * and the i-th (0-based) as text or typed (validated before the handler
+ * ran).  Out of range, or not a declared list: 0, NULL or false.
+ */
+size_t evf_query_count(evf_req *r, const char *name);
+const char *evf_query_str_at(evf_req *r, const char *name, size_t i);
+int64_t evf_query_int_at(evf_req *r, const char *name, size_t i);
+double evf_query_float_at(evf_req *r, const char *name, size_t i);
+bool evf_query_bool_at(evf_req *r, const char *name, size_t i);
+
+/*
+ * The request cookie named name (declared or not), or NULL.  The Cookie
+ * header is parsed on first use (or before the handler when a cookie
+ * parameter is declared), leniently as Starlette does: pairs split at
+ * ';', name and value trimmed, a quoted value unquoted, a later
+ * duplicate wins, a chunk without '=' is a value with an empty name.
+ */
+const char *evf_cookie(evf_req *r, const char *name);
+
+/* SameSite attribute of a response cookie. */
+typedef enum evf_samesite {
+    EVF_SAMESITE_DEFAULT = 0,   /* Lax, as Starlette */
+    EVF_SAMESITE_LAX,
+    EVF_SAMESITE_STRICT,
+    EVF_SAMESITE_NONE,          /* needs .secure */
+    EVF_SAMESITE_OMIT           /* no SameSite attribute */
+} evf_samesite;
+
+/*
+ * Attributes of a response cookie; all optional.  path NULL is "/".
+ * max_age is sent when has_max_age (0 or less: expire now); expires, a
+ * Unix time, when not 0 (as an IMF-fixdate).
+ */
+typedef struct evf_cookie_opts {
+    bool has_max_age;
+    int64_t max_age;
+    int64_t expires;
+    const char *path;
+    const char *domain;
+    bool secure;
+    bool httponly;
+    evf_samesite samesite;
+} evf_cookie_opts;
+
+/*
+ * Add a Set-Cookie header to the answer (o may be NULL: defaults).  The
+ * name must be an RFC 6265 token, the value cookie-octets (optionally in
+ * double quotes: no space, comma, semicolon, backslash or control byte),
+ * path and domain free of ';' and control bytes, SameSite=None only with
+ * Secure: anything else is refused (EVF_EINVAL) and nothing is added, so
+ * no header can be injected.  0 or EVF_EINVAL (also when answered).
+ */
+int evf_set_cookie(evf_req *r, const char *name, const char *value,
+                   const evf_cookie_opts *o);
+/* Expire the cookie now (Max-Age=0, Expires in 1970), same rules. */
+int evf_delete_cookie(evf_req *r, const char *name,
+                      const evf_cookie_opts *o);
+
+/*
+ * Security schemes, as dependencies (FastAPI's fastapi.security).  Each
+ * helper macro defines a dependency named var whose value is an
+ * evf_credentials (request memory), e.g.
+ *
+ *     EVF_HTTP_BEARER(bearer);
+ *     EVF_HTTP_BASIC(basic, .realm = "admin");
+ *     EVF_API_KEY_HEADER(api_key, "X-API-Key", .no_auto_error = true);
+ *
+ *     static void me(evf_req *r)
+ *     {
+ *         const evf_credentials *c = evf_depends(r, &bearer);
+ *         ...
+ *     }
+ *     EVF_GET("/me", me, .deps = EVF_DEPS(&bearer))
+ *
+ * Answers, as FastAPI's (0.12x): missing credentials (or another scheme
+ * in Authorization) are 401 {"detail":"Not authenticated"} with
+ * WWW-Authenticate: Bearer, Basic (Basic realm="R" with a realm) or
+ * APIKey.  For Basic, credentials that are not base64 of ASCII
+ * "user:password" get the same 401 even with no_auto_error.  With
+ * no_auto_error, missing credentials make the value NULL instead, and the
+ * route decides.  Checking the token or password is the app's: do it in
+ * a dependency of its own that depends on the scheme.
+ */
+typedef enum evf_security_kind {
+    EVF_SEC_HTTP_BEARER = 1,
+    EVF_SEC_HTTP_BASIC,
+    EVF_SEC_API_KEY
+} evf_security_kind;
+
+struct evf_security {
+    evf_security_kind kind;
+    const char *type;           /* OpenAPI type: "http" or "apiKey" */
+    const char *scheme;         /* "bearer", "basic"; NULL for apiKey */
+    const char *name;           /* apiKey: the header/query/cookie name */
+    evf_in in;                  /* apiKey: where it is looked for */
+    const char *scheme_name;    /* OpenAPI component name */
+    const char *description;
+    const char *bearer_format;  /* bearer: a hint, e.g. "JWT" */
+    const char *realm;          /* basic */
+    bool no_auto_error;         /* missing: NULL, not 401 */
+};
+
+typedef struct evf_credentials {
+    const char *scheme;         /* as sent ("Bearer"); apiKey: NULL */
+    const char *credentials;    /* the token, the API key, Basic's base64 */
+    const char *username;       /* Basic only */
+    const char *password;       /* Basic only */
+} evf_credentials;
+
+/*
+ * Check the request against s: the credentials (request memory), NULL
+ * when missing with no_auto_error; otherwise answers the 401 and ends
+ * the request as evf_raise does.  The helpers' resolve() calls it.
+ */
+evf_credentials *evf_security_check(evf_req *r, const evf_security *s);
+
+#define EVF_SECURITY_DEP_(var, ...)                                     \
+    static const evf_security var##_scheme_ = { __VA_ARGS__ };          \
+    static void *var##_resolve_(evf_req *r)                             \
+    {                                                                   \
+        return evf_security_check(r, &var##_scheme_);                   \
+    }                                                                   \
+    static const evf_dep var = { .name = #var,                          \
+                                 .resolve = var##_resolve_,             \
+                                 .security = &var##_scheme_ }
+#define EVF_HTTP_BEARER(var, ...)                                       \
+    EVF_SECURITY_DEP_(var, .kind = EVF_SEC_HTTP_BEARER, .type = "http", \
+                      .scheme = "bearer", .in = EVF_IN_HEADER,          \
+                      .scheme_name = "HTTPBearer", __VA_ARGS__)
+#define EVF_HTTP_BASIC(var, ...)                                        \
+    EVF_SECURITY_DEP_(var, .kind = EVF_SEC_HTTP_BASIC, .type = "http",  \
+                      .scheme = "basic", .in = EVF_IN_HEADER,           \
+                      .scheme_name = "HTTPBasic", __VA_ARGS__)
+#define EVF_API_KEY_HEADER(var, key, ...)                               \
+    EVF_SECURITY_DEP_(var, .kind = EVF_SEC_API_KEY, .type = "apiKey",   \
+                      .name = (key), .in = EVF_IN_HEADER,               \
+                      .scheme_name = "APIKeyHeader", __VA_ARGS__)
+#define EVF_API_KEY_QUERY(var, key, ...)                                \
+    EVF_SECURITY_DEP_(var, .kind = EVF_SEC_API_KEY, .type = "apiKey",   \
+                      .name = (key), .in = EVF_IN_QUERY,                \
+                      .scheme_name = "APIKeyQuery", __VA_ARGS__)
+#define EVF_API_KEY_COOKIE(var, key, ...)                               \
+    EVF_SECURITY_DEP_(var, .kind = EVF_SEC_API_KEY, .type = "apiKey",   \
+                      .name = (key), .in = EVF_IN_COOKIE,               \
+                      .scheme_name = "APIKeyCookie", __VA_ARGS__)
+
+/*
+ * Exception handlers (FastAPI's app.exception_handler).  An app's table
+ * (evf_app .exception_handlers, ended by status 0) replaces the answer of
+ * an error: the framework's 404, 405, 422 and 500, any evf_raise status,
+ * or an app-defined error code (EVF_APP_ERROR and up) passed to
+ * evf_raise.  The handler gets the request, the status (or code), the
+ * detail (NULL for 422) and, for 422, the error list (borrowed, as in
+ * {"detail": errors}; take a reference to keep it); it answers with
+ * evf_respond, evf_json ... (the error's own headers, such as Allow or
+ * WWW-Authenticate, are already on the answer).  If it does not answer,
+ * the framework's answer goes out; an app code without a handler answers
+ * 500.  Handlers run on the loop (or the pool thread of a blocking
+ * handler that raised) and must not await; an evf_raise inside one is
+ * answered with the framework's body for that raise.  404 and 405 belong
+ * to no route: the first loaded app with a handler for them answers
+ * them.
+ */
+#define EVF_APP_ERROR 1000
+
+typedef struct evf_exception_handler {
+    int status;                 /* 0 ends the table */
+    void (*fn)(evf_req *r, int status, const char *detail,
+               json_object *errors);
+} evf_exception_handler;
+
+/* The .data of the route r matched (NULL for none). */
+void *evf_route_data(evf_req *r);
+
+/*
+ * App state: what the app's startup hook made (pools, caches), for its
+ * handlers.  Set it in startup (each worker runs startup: the state is
+ * per worker); evf_app_state returns it for a request of one of the
+ * app's routes, NULL otherwise.  The app frees it in shutdown.
+ */
+void evf_app_set_state(evf_app_ctx *app, void *state);
+void *evf_app_state_of(evf_app_ctx *app);
+void *evf_app_state(evf_req *r);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@ struct evf_app_ctx {
     size_t nentries;
     bool started;
     evf_mw_chain_t *chain;      /* middleware and CORS, built at startup */
+    evf_app_shared_t shared;    /* toolkit: state, exception handlers */
 };
 
 static struct {
@@ -76,6 +77,38 @@ evf_app_set_option(const char *app, const char *key, const char *value)
     return 0;
 }
 
+/* ---- toolkit (issue 13): app state, exception handlers ---------------- */
+
+void
+evf_app_set_state(evf_app_ctx *app, void *state)
+{
+    if (app)
+        app->shared.state = state;
+}
+
+void *
+evf_app_state_of(evf_app_ctx *app)
+{
+    return app ? app->shared.state : NULL;
+}
+
+/*
+ * A path no route matches belongs to no app: the first loaded app with
+ * exception handlers answers its 404 or 405 (the router keeps them).
+ */
+static void
+set_fallback(void)
+{
+    if (!reg.router)
+        return;
+    for (size_t i = 0; i < reg.n; i++)
+        if (reg.apps[i]->shared.exc) {
+            evf_router_set_fallback(reg.router, &reg.apps[i]->shared);
+            return;
+        }
+    evf_router_set_fallback(reg.router, NULL);
+}
+
 static void
 ctx_free(evf_app_ctx *a)
 {
@@ -102,6 +135,7 @@ add(const evf_app *app, const char *origin, void *dl)
     }
     a->app = app;
     a->dl = dl;
+    a->shared.exc = app->exception_handlers;
     a->origin = evf_mem_strdup(origin);
     if (app->abi != EVF_ABI_VERSION) {
         evf_log_error("%s: app built for evfcgi ABI %u, this is ABI %u: "
@@ -135,6 +169,7 @@ add(const evf_app *app, const char *origin, void *dl)
         e->route = rt;
         e->app = a;
         e->app_deps = app->deps;
+        e->shared = &a->shared;
         snprintf(e->label, sizeof(e->label), "%s %s", rt->method, rt->path);
         if (!rt->handler) {
             evf_log_error("%s: route %s has no handler", origin, e->label);
@@ -168,6 +203,7 @@ add(const evf_app *app, const char *origin, void *dl)
     }
     reg.apps = v;
     v[reg.n++] = a;
+    set_fallback();
     evf_log_info("loaded app '%s' from %s: %zu routes", app->name, origin, n);
     return 0;
 
@@ -180,6 +216,7 @@ rebuild:
             evf_router_add(reg.router, e->route->method, e->route->path, e,
                            reg.apps[k]->app->name, err, sizeof(err));
         }
+    set_fallback();
 fail:
     ctx_free(a);
     return -1;

@@ -405,6 +405,8 @@ main_task(evf_task_t *t, void *arg, void *unused)
     if (evf__deps_resolve_route(r) < 0)
         return;
     if (r->errors) {
+        if (evf__req_exc_answer(r, 422, NULL, r->errors))   /* toolkit */
+            return;
         json_object *o = json_object_new_object();
         if (o) {
             json_object_object_add(o, "detail", r->errors);
@@ -446,6 +448,7 @@ evf__req_start(evf_req *r)
     r->started = evf__now();
     ops->hold(owner);
     const evf_router_t *rt = ops->routes(owner);
+    r->router = rt;     /* toolkit: 404/405 exception handlers */
     evf_match_t m;
     if (rt && !r->reject)
         evf_router_match(rt, r->method, r->path, &m);

@@ -236,6 +236,14 @@ evf__req_validate(evf_req *r, const evf_match_t *m)
         memset(v, 0, sizeof(*v));
         v->name = q->name;
         v->type = q->type;
+        /* toolkit: lists and choices here, headers and cookies below */
+        if (q->in == EVF_IN_QUERY && (q->list || q->choices)) {
+            if (evf__params_query(r, q, v, &errs) < 0)
+                goto nomem;
+            continue;
+        }
+        if (q->in != EVF_IN_QUERY)
+            continue;
         const pair_t *qp = query_pair(r, q->name);
         v->text = qp ? qp->value : NULL;
         bool given = v->text != NULL;
@@ -262,6 +270,8 @@ evf__req_validate(evf_req *r, const evf_match_t *m)
     }
     if (nul_at)                 /* past the NUL, not in a parameter */
         nul_error(&errs, "path", NULL, r->path, r->path_len);
+    if (nq && evf__params_validate(r, &errs) < 0)  /* toolkit */
+        goto nomem;
     if (rt->json_body)
         parse_json_body(r, &errs);
     /* Answered (422) after the dependencies, as FastAPI orders them. */
@@ -399,12 +409,20 @@ query_raw(evf_req *r, const char *name)
 bool
 evf_query_has(evf_req *r, const char *name)
 {
+    const evf_query *d;     /* toolkit: declared header, cookie, list */
+    const value_t *v = evf__params_find(r, name, &d);
+    if (v)
+        return d->list ? v->nitems > 0 : v->text != NULL;
     return query_raw(r, name) != NULL;
 }
 
 const char *
 evf_query_str(evf_req *r, const char *name)
 {
+    const evf_query *d;     /* toolkit: declared header, cookie, list */
+    const value_t *v = evf__params_find(r, name, &d);
+    if (v)
+        return d->list || v->text ? v->text : d->def;
     const char *s = query_raw(r, name);
     if (s || !r->route)
         return s;
@@ -449,4 +467,15 @@ bool
 evf_query_bool(evf_req *r, const char *name)
 {
     return query_value(r, name, EVF_BOOL).v.b;
+}
+
+/* ---- toolkit (issue 13) ------------------------------------------------ */
+
+const pair_t *
+evf__req_query(evf_req *r, size_t *n)
+{
+    if (!r->query_parsed)
+        parse_query(r);
+    *n = r->nquery;
+    return r->query;
 }

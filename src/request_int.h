@@ -40,6 +40,9 @@ typedef struct value {
         double f;
         bool b;
     } v;
+    /* ---- toolkit: a declared list's values (text set to the first) */
+    struct value *items;
+    size_t nitems;
 } value_t;
 
 typedef struct defer {
@@ -130,6 +133,11 @@ struct evf_req {
     struct evf_forms *forms;    /* a multipart body being streamed */
     bool forms_checked;         /* the first STDIN bytes were looked at */
     const char *reject_detail;  /* static, for reject; NULL: the reason */
+    /* ---- toolkit (params.c, exc.c) ---- */
+    pair_t *cookies;        /* the Cookie header, parsed on first use */
+    size_t ncookies;
+    bool cookies_parsed;
+    bool in_exc_handler;    /* an exception handler is answering */
     evf_arena_t arena;
     /* ---- middleware (middleware.c) ---- */
     const struct evf_mw_chain *mw;  /* the app's chain; NULL: none */
@@ -175,6 +183,31 @@ int evf__req_answer_error(evf_req *r, int status, const char *detail,
                           const char *const *headers);
 /* Free what the request's pool thread wrote, or hand it to the owner. */
 void evf__req_take_pending(evf_req *r);
+
+/* ---- toolkit (issue 13) ---- */
+/*
+ * params.c: validate a declared query parameter q that is a list or has
+ * choices into v (called in declaration order among the query
+ * parameters), then, once the query is done, the declared header and
+ * cookie parameters; errors go to *errs.  0, or -ENOMEM.
+ */
+int evf__params_query(evf_req *r, const evf_query *q, value_t *v,
+                      json_object **errs);
+int evf__params_validate(evf_req *r, json_object **errs);
+/*
+ * params.c: the declaration and value of the parameter declared as name
+ * when it is not a plain query one (header, cookie, list); NULL if not.
+ */
+const value_t *evf__params_find(evf_req *r, const char *name,
+                                const evf_query **decl);
+/*
+ * exc.c: run the app's exception handler for status, if any (errors: the
+ * 422 list, borrowed).  True when it answered r.
+ */
+bool evf__req_exc_answer(evf_req *r, int status, const char *detail,
+                         json_object *errors);
+/* inputs.c: the decoded query pairs (parsed now if need be). */
+const pair_t *evf__req_query(evf_req *r, size_t *n);
 
 /* exchange.c: the request is answered or abandoned; free when possible. */
 void evf__req_release(evf_req *r);

@@ -372,6 +372,18 @@ evf__req_answer_error(evf_req *r, int status, const char *detail,
         r->hdrs = NULL;
         r->hdrs_len = 0;
     }
+    /* toolkit: the app's exception handler answers, if it has one. */
+    if (evf__req_exc_answer(r, status, detail, NULL))
+        return 0;
+    if (status >= EVF_APP_ERROR) {
+        evf_log_error("%s: app error code %d (%s) has no exception "
+                      "handler; answered 500", evf__req_label(r), status,
+                      detail);
+        status = 500;
+        detail = evf_http_reason(500);
+        r->hdrs = NULL;
+        r->hdrs_len = 0;
+    }
     /*
      * Built without json-c and in a stack buffer: an error answer is often
      * what is left to say when memory ran out.

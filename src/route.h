@@ -18,6 +18,18 @@ typedef struct evf_route_entry {
     unsigned index;             /* among all apps' routes, for stats */
     /* ---- middleware ---- */
     const struct evf_mw_chain *mw;  /* the app's chain, set at startup */
+    /* ---- toolkit (issue 13) ---- */
+    struct evf_app_shared *shared;  /* the app's state and handlers */
 } evf_route_entry_t;
+
+/*
+ * toolkit: what an app shares with the request layer, owned by app.c
+ * (one per loaded app, lives as long as the app): the state its startup
+ * set (evf_app_set_state) and its exception handlers.
+ */
+typedef struct evf_app_shared {
+    void *state;
+    const evf_exception_handler *exc;
+} evf_app_shared_t;
 
 #endif

@@ -35,6 +35,7 @@ struct node {
 struct evf_router {
     node_t root;
     size_t count;
+    const void *fallback;       /* toolkit: see evf_router_fallback */
 };
 
 evf_router_t *
@@ -462,4 +463,18 @@ evf_router_match(const evf_router_t *rt, const char *method,
     }
     m->ncaps = 0;
     m->status = path_seen ? 405 : 404;
+}
+
+/* ---- toolkit (issue 13) ------------------------------------------------ */
+
+void
+evf_router_set_fallback(evf_router_t *rt, const void *data)
+{
+    rt->fallback = data;
+}
+
+const void *
+evf_router_fallback(const evf_router_t *rt)
+{
+    return rt ? rt->fallback : NULL;
 }

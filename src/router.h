@@ -62,4 +62,12 @@ void evf_router_match(const evf_router_t *rt, const char *method,
 /* Number of routes. */
 size_t evf_router_count(const evf_router_t *rt);
 
+/* ---- toolkit (issue 13) ---- */
+/*
+ * The router's fallback data: what answers a path no route matches (the
+ * exception handlers of 404 and 405).  The owner sets it; borrowed.
+ */
+void evf_router_set_fallback(evf_router_t *rt, const void *data);
+const void *evf_router_fallback(const evf_router_t *rt);
+
 #endif

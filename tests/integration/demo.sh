@@ -69,6 +69,13 @@ tries=(
     "curl $base/status" "the status page"
     "curl '$base/status?text'" ""
     "curl $base/ping" ""
+    # toolkit (issue 13): apps/demo_toolkit.c
+    "curl '$base/search?tag=a&tag=b&limit=3'" "a list query parameter"
+    "curl -H 'Cookie: theme=dark' $base/prefs" "a cookie parameter"
+    "curl -i '$base/prefs?set=dark'" "sets the theme cookie"
+    "curl -H 'Authorization: Bearer demo-token' $base/whoami" "HTTP Bearer"
+    "curl $base/whoami" "401 without the token"
+    "curl $base/agent" "a declared header parameter"
 )
 width=0
 for ((i = 0; i < ${#tries[@]}; i += 2)); do
