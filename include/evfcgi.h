@@ -778,6 +778,8 @@ const char *evf_form_str(evf_req *r, const char *name);
 int64_t evf_form_int(evf_req *r, const char *name);
 double evf_form_float(evf_req *r, const char *name);
 bool evf_form_bool(evf_req *r, const char *name);
+
+/*
  * ---- Toolkit (issue 13): lists, cookies, security, exception handlers,
  * route data and app state ------------------------------------------------
  */
