@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "convert.h"
+#include "model_req.h"
 #include "request_int.h"
 #include "url.h"
 
@@ -262,8 +263,10 @@ evf__req_validate(evf_req *r, const evf_match_t *m)
     }
     if (nul_at)                 /* past the NUL, not in a parameter */
         nul_error(&errs, "path", NULL, r->path, r->path_len);
-    if (rt->json_body)
+    if (rt->json_body || rt->body)     /* a body model implies JSON */
         parse_json_body(r, &errs);
+    if (rt->body && evf__req_body_model(r, &errs) < 0)
+        goto nomem;
     /* Answered (422) after the dependencies, as FastAPI orders them. */
     r->errors = errs;
     return 0;
