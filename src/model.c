@@ -120,42 +120,120 @@ pop(vctx_t *v)
     json_object_put(v->path[--v->depth]);
 }
 
-/* Python's repr of a float: the shortest text that reads back the same. */
+/* The shortest decimal digits that read back as d, and d's exponent. */
+static size_t
+shortest(double d, char *digits, size_t cap, int *exp, bool *neg)
+{
+    char e[40];
+    for (int prec = 0; prec <= 16; prec++) {
+        snprintf(e, sizeof(e), "%.*e", prec, d);
+        if (strtod(e, NULL) == d)
+            break;
+    }
+    const char *p = e;
+    size_t nd = 0;
+    *neg = *p == '-';
+    if (*neg)
+        p++;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.' && nd < cap - 1)
+            digits[nd++] = *p;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    digits[nd] = '\0';
+    *exp = *p == 'e' ? atoi(p + 1) : 0;
+    return nd;
+}
+
+/* Positional: 1.5, 0.0000001, 100 (with frac, integral ones end ".0"). */
+static void
+positional(const char *digits, size_t nd, int exp, bool neg, bool frac,
+           char *buf, size_t len)
+{
+    size_t o = 0;
+#define PUT(c) do { if (o + 1 < len) buf[o++] = (c); } while (0)
+    if (neg)
+        PUT('-');
+    if (exp < 0) {
+        PUT('0');
+        PUT('.');
+        for (int i = -1; i > exp; i--)
+            PUT('0');
+        for (size_t i = 0; i < nd; i++)
+            PUT(digits[i]);
+    } else {
+        for (int i = 0; i <= exp; i++)
+            PUT((size_t)i < nd ? digits[i] : '0');
+        if ((size_t)exp + 1 < nd) {
+            PUT('.');
+            for (size_t i = (size_t)exp + 1; i < nd; i++)
+                PUT(digits[i]);
+        } else if (frac) {
+            PUT('.');
+            PUT('0');
+        }
+    }
+#undef PUT
+    buf[o] = '\0';
+}
+
 void
 evf_model_float_repr(double d, char *buf, size_t len)
 {
-    if (isnan(d)) {
-        snprintf(buf, len, "nan");
+    if (isnan(d) || isinf(d)) {
+        snprintf(buf, len, "%s", isnan(d) ? "nan" : d < 0 ? "-inf" : "inf");
         return;
     }
-    if (isinf(d)) {
-        snprintf(buf, len, d < 0 ? "-inf" : "inf");
+    char digits[24];
+    int exp;
+    bool neg;
+    size_t nd = shortest(d, digits, sizeof(digits), &exp, &neg);
+    /* Python writes 1e-05 and 1e+16, but 0.0001 and 1000000000000000.0. */
+    if (exp >= -4 && exp < 16) {
+        positional(digits, nd, exp, neg, true, buf, len);
         return;
     }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, len, "%.*g", prec, d);
-        if (strtod(buf, NULL) == d)
-            break;
-    }
-    if (!strpbrk(buf, ".en"))
-        strncat(buf, ".0", len - strlen(buf) - 1);
+    snprintf(buf, len, "%s%c%s%se%c%02d", neg ? "-" : "", digits[0],
+             nd > 1 ? "." : "", digits + 1, exp < 0 ? '-' : '+',
+             exp < 0 ? -exp : exp);
 }
 
 /*
- * A bound as pydantic shows it: an integer when the field is an int or
- * the bound is integral (written gt=0 in Python), else the float's repr.
- * Fills text and returns the JSON value.
+ * d as Rust's Display writes an f64 (pydantic-core renders its messages
+ * so): the shortest digits that read back the same, never an exponent,
+ * no ".0" on integral values ("0", "1.5", "0.0000001").
+ */
+static void
+rust_float(double d, char *buf, size_t len)
+{
+    if (isnan(d) || isinf(d)) {
+        snprintf(buf, len, "%s", isnan(d) ? "NaN" : d < 0 ? "-inf" : "inf");
+        return;
+    }
+    char digits[24];
+    int exp;
+    bool neg;
+    size_t nd = shortest(d, digits, sizeof(digits), &exp, &neg);
+    positional(digits, nd, exp, neg, false, buf, len);
+}
+
+/*
+ * A bound as pydantic shows it: int fields keep integers; float fields
+ * hold an f64, shown in the message as Rust prints it ("0") and in ctx
+ * as Python does (0.0).  Fills text (for the message); returns the ctx
+ * value.
  */
 static json_object *
 bound_json(const evf_field *f, double b, char *text, size_t len)
 {
-    if (f->type == EVF_FT_INT ||
-        (b == floor(b) && fabs(b) < 9007199254740992.0)) {
+    if (f->type == EVF_FT_INT) {
         snprintf(text, len, "%lld", (long long)b);
         return json_object_new_int64((int64_t)b);
     }
-    evf_model_float_repr(b, text, len);
-    return json_object_new_double_s(b, text);
+    char repr[40];
+    rust_float(b, text, len);
+    evf_model_float_repr(b, repr, sizeof(repr));
+    return json_object_new_double_s(b, repr);
 }
 
 /* The first bound x breaks, in pydantic-core's order (le, lt, ge, gt). */
@@ -176,7 +254,7 @@ check_bounds(vctx_t *v, const evf_field *f, double x, json_object *in)
         type = "greater_than", op = "greater than", key = "gt", b = f->gt;
     if (!type)
         return;
-    char num[40], msg[96];
+    char num[400], msg[460];
     json_object *ctx = json_object_new_object();
     json_object_object_add(ctx, key, bound_json(f, b, num, sizeof(num)));
     snprintf(msg, sizeof(msg), "Input should be %s %s", op, num);
@@ -381,13 +459,29 @@ check_bool(vctx_t *v, json_object *in, bool *out)
     return !type;
 }
 
-/* "'a', 'b' or 'c'" */
+/* Python's repr of a str, roughly: 'v', or "v" when v holds a '. */
+static void
+py_repr(char *dst, const char *v)
+{
+    char q = strchr(v, '\'') && !strchr(v, '"') ? '"' : '\'';
+    size_t o = 0;
+    dst[o++] = q;
+    for (; *v; v++) {
+        if (*v == q || *v == '\\')
+            dst[o++] = '\\';
+        dst[o++] = *v;
+    }
+    dst[o++] = q;
+    dst[o] = '\0';
+}
+
+/* "'a', 'b' or 'c'", as pydantic-core lists the expected values. */
 static char *
 enum_expected(const char *const *vals)
 {
     size_t n = 0, len = 1;
     for (; vals[n]; n++)
-        len += strlen(vals[n]) + 6;
+        len += 2 * strlen(vals[n]) + 6;
     char *s = malloc(len);
     if (!s)
         return NULL;
@@ -395,9 +489,7 @@ enum_expected(const char *const *vals)
     for (size_t i = 0; i < n; i++) {
         if (i)
             strcat(s, i + 1 == n ? " or " : ", ");
-        strcat(s, "'");
-        strcat(s, vals[i]);
-        strcat(s, "'");
+        py_repr(s + strlen(s), vals[i]);
     }
     return s;
 }

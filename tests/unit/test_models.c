@@ -97,6 +97,14 @@ EVF_MODEL(strict_model, struct strict, "Strict",
     .forbid_extra = true,
     .fields = EVF_FIELDS(EVF_F_INT(struct strict, a)));
 
+struct fl {
+    double x;
+};
+
+EVF_MODEL(fl_model, struct fl, "Fl",
+    .fields = EVF_FIELDS(
+        EVF_F_FLOAT(struct fl, x, EVF_GE(0.0000001), EVF_LE(1e20))));
+
 /* ---- validation without requests -------------------------------------- */
 
 static void *blocks[4096];
@@ -237,12 +245,13 @@ static const vcase_t cases[] = {
                "0", "0", "{\"gt\":0}") "]" },
     /* Floats. */
     { &thing_model, BASE ",\"price\":\"2.5\"}", NULL },
+    /* A float's bound: Rust's "0" in msg, Python's 0.0 in ctx. */
     { &thing_model, BASE ",\"price\":0}",
       "[" ERRC("greater_than", ",\"price\"", "Input should be greater than "
-               "0", "0", "{\"gt\":0}") "]" },
+               "0", "0", "{\"gt\":0.0}") "]" },
     { &thing_model, BASE ",\"price\":-0.1}",
       "[" ERRC("greater_than", ",\"price\"", "Input should be greater than "
-               "0", "-0.1", "{\"gt\":0}") "]" },
+               "0", "-0.1", "{\"gt\":0.0}") "]" },
     { &thing_model, BASE ",\"price\":\"abc\"}",
       "[" ERR("float_parsing", ",\"price\"", "Input should be a valid "
               "number, unable to parse string as a number", "\"abc\"") "]" },
@@ -332,7 +341,7 @@ static const vcase_t cases[] = {
           ERR("int_parsing", ",\"qty\"", "Input should be a valid integer, "
               "unable to parse string as an integer", "\"many\"") ","
           ERRC("greater_than", ",\"price\"", "Input should be greater than "
-               "0", "-1", "{\"gt\":0}") ","
+               "0", "-1", "{\"gt\":0.0}") ","
           ERR("string_type", ",\"tags\",0", "Input should be a valid string",
               "1") ","
           ERR("missing", ",\"note\"", "Field required",
@@ -347,6 +356,18 @@ static const vcase_t cases[] = {
           ERR("extra_forbidden", ",\"c\"", "Extra inputs are not permitted",
               "[3]") "]" },
     { &strict_model, "{\"a\":1}", NULL },
+    /* Float bounds: Rust's digits in msg, Python's repr in ctx. */
+    { &fl_model, "{\"x\":0}",
+      "[" ERRC("greater_than_equal", ",\"x\"", "Input should be greater "
+               "than or equal to 0.0000001", "0", "{\"ge\":1e-07}") "]" },
+    { &fl_model, "{\"x\":1e21}",
+      "[" ERRC("less_than_equal", ",\"x\"", "Input should be less than or "
+               "equal to 100000000000000000000", "1e21",
+               "{\"le\":1e+20}") "]" },
+    { &fl_model, "{\"x\":\"nan\"}",
+      "[" ERRC("less_than_equal", ",\"x\"", "Input should be less than or "
+               "equal to 100000000000000000000", "\"nan\"",
+               "{\"le\":1e+20}") "]" },
 };
 
 static void
@@ -543,6 +564,31 @@ test_serialize(void)
                         "\"nums\":[0],\"more\":[]}"));
     json_object_put(o);
     free_blocks();
+}
+
+/* Python's repr of floats, for ctx values and responses. */
+static void
+test_float_repr(void)
+{
+    static const struct {
+        double d;
+        const char *repr;
+    } t[] = {
+        { 0.0, "0.0" }, { -0.0, "-0.0" }, { 1.0, "1.0" }, { 0.1, "0.1" },
+        { 1.5, "1.5" }, { 0.0001, "0.0001" }, { 0.00001, "1e-05" },
+        { 1e15, "1000000000000000.0" }, { 1e16, "1e+16" },
+        { 123456789.125, "123456789.125" }, { 1.0 / 3, "0.3333333333333333" },
+        { 2.5e-300, "2.5e-300" }, { -1e100, "-1e+100" },
+        { 1.7976931348623157e308, "1.7976931348623157e+308" },
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char buf[64];
+        evf_model_float_repr(t[i].d, buf, sizeof(buf));
+        if (strcmp(buf, t[i].repr) != 0)
+            fprintf(stderr, "\n    %.17g: %s, want %s\n", t[i].d, buf,
+                    t[i].repr);
+        CU_ASSERT_STRING_EQUAL(buf, t[i].repr);
+    }
 }
 
 /* ---- through the request layer ---------------------------------------- */
@@ -800,6 +846,7 @@ static CU_TestInfo tests[] = {
     { "valid bodies and defaults", test_filled },
     { "malformed models refused at load", test_load_errors },
     { "serialization and exclude_none", test_serialize },
+    { "floats as Python prints them", test_float_repr },
     { "path, query and body errors in one 422", test_req_422 },
     { "invalid JSON, invalid UTF-8, no body", test_req_bad_json },
     { "response models", test_req_response },
