@@ -75,6 +75,13 @@ same_json "POST /items invalid: FastAPI's 422 list" '{"detail":[
  {"type":"string_type","loc":["body","description"],"msg":"Input should be a valid string","input":5},
  {"type":"enum","loc":["body","kind"],"msg":"Input should be '"'tool', 'food' or 'toy'"'","input":"car","ctx":{"expected":"'"'tool', 'food' or 'toy'"'"}}]}'
 
+# 3b. The README's example, as printed there.
+post /items '{"name":"","price":0,"tags":["a",7]}'
+same_json "POST /items: the README's 422 body" '{"detail":[
+ {"type":"string_too_short","loc":["body","name"],"msg":"String should have at least 1 character","input":"","ctx":{"min_length":1}},
+ {"type":"greater_than","loc":["body","price"],"msg":"Input should be greater than 0","input":0,"ctx":{"gt":0.0}},
+ {"type":"string_type","loc":["body","tags",1],"msg":"Input should be a valid string","input":7}]}'
+
 # 4. Missing fields: the whole object is the input; a tag's index in loc.
 post /items '{"tags":["ok",7]}'
 check_eq "POST /items missing: status" 422 "$HTTP_STATUS"
