@@ -289,6 +289,12 @@ check_str(vctx_t *v, const cfield_t *cf, json_object *in, const char **out)
     }
     const char *s = json_object_get_string(in);
     size_t len = (size_t)json_object_get_string_len(in);
+    if (memchr(s, '\0', len)) {
+        /* A C string would end there: refused, as in paths and queries. */
+        error(v, "string_no_nul", "Input should not contain a NUL byte", in,
+              NULL);
+        return false;
+    }
     size_t n = utf8_chars(s, len);
     char msg[128];
     if (n < f->min_length) {

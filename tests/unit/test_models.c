@@ -208,6 +208,9 @@ static const vcase_t cases[] = {
                "least 1 character", "\"\"", "{\"min_length\":1}") "]" },
     { &thing_model, BASE ",\"name\":\"\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\"}",
       NULL },               /* five characters, ten bytes */
+    { &thing_model, BASE ",\"name\":\"a\\u0000b\"}",
+      "[" ERR("string_no_nul", ",\"name\"", "Input should not contain a "
+              "NUL byte", "\"a\\u0000b\"") "]" },
     { &thing_model, BASE ",\"name\":5}",
       "[" ERR("string_type", ",\"name\"", "Input should be a valid string",
               "5") "]" },
@@ -756,6 +759,25 @@ test_req_bad_json(void)
                         "[\"body\"],\"msg\":\"Field required\","
                         "\"input\":null}]}"));
     finish_conn();
+    /* JSON's null is no body either (it was json_invalid before). */
+    CU_ASSERT_EQUAL(post("/things/1?n=1", "null"), 422);
+    CU_ASSERT(answer_is("{\"detail\":[{\"type\":\"missing\",\"loc\":"
+                        "[\"body\"],\"msg\":\"Field required\","
+                        "\"input\":null}]}"));
+    finish_conn();
+    /* A bare number is JSON too: not an object (json_invalid before). */
+    CU_ASSERT_EQUAL(post("/things/1?n=1", "5"), 422);
+    CU_ASSERT(answer_is("{\"detail\":[" ERR("model_attributes_type", "",
+                        "Input should be a valid dictionary or object to "
+                        "extract fields from", "5") "]}"));
+    finish_conn();
+    /* Trailing garbage: json_invalid where it starts, Python's words. */
+    CU_ASSERT_EQUAL(post("/things/1?n=1", "{} x"), 422);
+    CU_ASSERT(answer_is("{\"detail\":[{\"type\":\"json_invalid\",\"loc\":"
+                        "[\"body\",3],\"msg\":\"JSON decode error\","
+                        "\"input\":{},\"ctx\":{\"error\":\"Extra "
+                        "data\"}}]}"));
+    finish_conn();
     /* Nested deeper than the parser allows: an error, not a crash. */
     char deep[600];
     size_t k = 0;
@@ -782,6 +804,10 @@ test_req_response(void)
     CU_ASSERT(has_header(1, "Content-Type: application/json"));
     CU_ASSERT(answer_is("{\"id\":7,\"name\":\"abc\",\"note\":null,"
                         "\"of\":null}"));
+    finish_conn();
+    /* Whitespace after the value, as files end (json_invalid before). */
+    CU_ASSERT_EQUAL(post("/things/9?n=1", " {\"name\":\"abc\",\"qty\":1,"
+                         "\"price\":1,\"note\":null}\r\n\t "), 201);
     finish_conn();
     /* Default status 200; nulls left out with response_exclude_none. */
     CU_ASSERT_EQUAL(post("/lean/8", "{\"name\":\"abc\",\"qty\":1,"
