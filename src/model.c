@@ -43,7 +43,6 @@ struct evf_cmodel {
     const evf_model *m;
     cfield_t *fields;
     size_t nfields;
-    bool ready;                 /* defaults checked (recursion guard) */
     evf_cmodel_t *next;
 };
 
@@ -77,6 +76,59 @@ loc_of(vctx_t *v)
     return loc;
 }
 
+/* True when o holds NaN or an infinity (json-c reads NaN, Infinity). */
+static bool
+has_nonfinite(json_object *o)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_double:
+        return !isfinite(json_object_get_double(o));
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(o); i++)
+            if (has_nonfinite(json_object_array_get_idx(o, i)))
+                return true;
+        return false;
+    case json_type_object: {
+        json_object_object_foreach(o, k, v) {
+            (void)k;
+            if (has_nonfinite(v))
+                return true;
+        }
+        return false;
+    }
+    default:
+        return false;
+    }
+}
+
+/* A copy of o with NaN and infinities as null: JSON has no such number. */
+static json_object *
+finite_copy(json_object *o)
+{
+    json_object *c;
+    switch (json_object_get_type(o)) {
+    case json_type_double:
+        return isfinite(json_object_get_double(o)) ? json_object_get(o)
+                                                   : NULL;
+    case json_type_array:
+        c = json_object_new_array();
+        for (size_t i = 0; c && i < json_object_array_length(o); i++)
+            json_object_array_add(c, finite_copy(
+                                      json_object_array_get_idx(o, i)));
+        return c;
+    case json_type_object: {
+        c = json_object_new_object();
+        json_object_object_foreach(o, k, v) {
+            if (c)
+                json_object_object_add(c, k, finite_copy(v));
+        }
+        return c;
+    }
+    default:
+        return json_object_get(o);
+    }
+}
+
 /* Append an error at the current location; takes ctx. */
 static void
 error(vctx_t *v, const char *type, const char *msg, json_object *input,
@@ -96,18 +148,32 @@ error(vctx_t *v, const char *type, const char *msg, json_object *input,
     json_object_object_add(e, "type", json_object_new_string(type));
     json_object_object_add(e, "loc", loc_of(v));
     json_object_object_add(e, "msg", json_object_new_string(msg));
-    json_object_object_add(e, "input", json_object_get(input));
+    /* Echoed as sent, but NaN and infinities (which the answer could
+     * not carry as JSON) as null. */
+    json_object_object_add(e, "input", has_nonfinite(input)
+                                           ? finite_copy(input)
+                                           : json_object_get(input));
     if (ctx)
         json_object_object_add(e, "ctx", ctx);
     json_object_array_add(*v->errs, e);
 }
 
+/*
+ * Enter seg (a key or an index; taken).  False when out of memory, or
+ * past MAX_DEPTH: then an error says so, so that a refusal always comes
+ * with a reason (json-c's depth limit keeps bodies well above it).
+ */
 static bool
-push(vctx_t *v, json_object *seg)
+push(vctx_t *v, json_object *seg, json_object *in)
 {
-    if (!seg || v->depth == MAX_DEPTH) {
+    if (!seg) {
+        v->nomem = true;
+        return false;
+    }
+    if (v->depth == MAX_DEPTH) {
         json_object_put(seg);
-        v->nomem = !seg;
+        error(v, "recursion_loop", "Recursion error - cyclic reference "
+              "detected", in, NULL);
         return false;
     }
     v->path[v->depth++] = seg;
@@ -639,7 +705,7 @@ check_array(vctx_t *v, const cfield_t *cf, json_object *in, void *dst)
     }
     bool ok = true;
     for (size_t i = 0; i < n && !v->nomem; i++) {
-        if (!push(v, json_object_new_int64((int64_t)i))) {
+        if (!push(v, json_object_new_int64((int64_t)i), in)) {
             ok = false;
             break;
         }
@@ -715,7 +781,7 @@ validate_object(vctx_t *v, const evf_cmodel_t *c, json_object *in, void *dst)
         const cfield_t *cf = &c->fields[i];
         json_object *val = NULL;
         bool given = json_object_object_get_ex(in, cf->key, &val);
-        if (!push(v, json_object_new_string(cf->key)))
+        if (!push(v, json_object_new_string(cf->key), in))
             return false;
         if (given)
             ok &= check_field(v, cf, val, dst);
@@ -734,7 +800,7 @@ validate_object(vctx_t *v, const evf_cmodel_t *c, json_object *in, void *dst)
                 i++;
             if (i < c->nfields)
                 continue;
-            if (!push(v, json_object_new_string(key)))
+            if (!push(v, json_object_new_string(key), in))
                 return false;
             error(v, "extra_forbidden", "Extra inputs are not permitted",
                   val, NULL);
@@ -991,7 +1057,6 @@ compile(evf_models_t *s, const evf_model *m, char *err, size_t errlen)
         if (c->fields[i].has_def &&
             !check_default(c, &c->fields[i], err, errlen))
             return NULL;
-    c->ready = true;
     return c;
 }
 

@@ -60,8 +60,8 @@ evf__req_body_model(evf_req *r, json_object **errs)
     void *out = NULL;
     int rc = evf_model_validate(c, r->json, "body", arena_zalloc, r, errs,
                                 &out);
-    if (rc < 0)
-        return -ENOMEM;
+    if (rc < 0 || (rc > 0 && !*errs))
+        return -ENOMEM;         /* a refusal always has its errors */
     r->body_model = out;
     return 0;
 }
