@@ -230,6 +230,8 @@ static const vcase_t cases[] = {
     /* Integers: lax forms accepted, the rest refused. */
     { &thing_model, BASE ",\"qty\":\" 7 \"}", NULL },
     { &thing_model, BASE ",\"qty\":7.0}", NULL },
+    { &thing_model, BASE ",\"qty\":\"7.00\"}", NULL },
+    { &thing_model, BASE ",\"qty\":\"1_0\"}", NULL },
     { &thing_model, BASE ",\"qty\":true}", NULL },
     { &thing_model, BASE ",\"qty\":\"x\"}",
       "[" ERR("int_parsing", ",\"qty\"", "Input should be a valid integer, "
