@@ -834,6 +834,91 @@ evf_model_validate(const evf_cmodel_t *c, json_object *in, const char *where,
     return v.nomem ? -1 : ok ? 0 : 1;
 }
 
+/*
+ * The end of the longest JSON number at s[i] (RFC 8259, and json.loads's
+ * -Infinity), as Python's scanner takes it; i itself when none starts
+ * there.
+ */
+static size_t
+json_number_end(const char *s, size_t len, size_t i)
+{
+#define DIGIT(k) ((k) < len && s[k] >= '0' && s[k] <= '9')
+    size_t start = i;
+    if (i < len && s[i] == '-')
+        i++;
+    if (i + 8 <= len && memcmp(s + i, "Infinity", 8) == 0)
+        return i + 8;
+    if (i < len && s[i] == '0')
+        i++;
+    else if (DIGIT(i))
+        while (DIGIT(i))
+            i++;
+    else
+        return start;
+    if (i < len && s[i] == '.' && DIGIT(i + 1))
+        for (i++; DIGIT(i); i++)
+            ;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        size_t k = i + 1;
+        if (k < len && (s[k] == '+' || s[k] == '-'))
+            k++;
+        if (DIGIT(k))
+            for (i = k; DIGIT(i); i++)
+                ;
+    }
+    return i;
+#undef DIGIT
+}
+
+size_t
+evf_model_json_error(const char *s, size_t len, const char **why)
+{
+    static const char *const words[] = { "true", "false", "null", "NaN",
+                                         "Infinity" };
+    for (size_t i = 0; i < len;) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < len && s[i] != '"'; i++) {
+                if ((unsigned char)s[i] < 0x20) {
+                    *why = "Invalid control character";
+                    return i + 1;
+                }
+                if (s[i] == '\\')
+                    i++;
+            }
+            i++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t end = json_number_end(s, len, i);
+            if (end == i) {
+                *why = "Expecting value";
+                return i + 1;
+            }
+            if (end < len && !strchr(",]} \t\r\n", s[end])) {
+                *why = "Invalid number";
+                return end + 1;
+            }
+            i = end;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            size_t end = i, k = 0;
+            while (end < len && ((s[end] >= 'a' && s[end] <= 'z') ||
+                                 (s[end] >= 'A' && s[end] <= 'Z')))
+                end++;
+            while (k < sizeof(words) / sizeof(words[0]) &&
+                   (strlen(words[k]) != end - i ||
+                    memcmp(words[k], s + i, end - i) != 0))
+                k++;
+            if (k == sizeof(words) / sizeof(words[0])) {
+                *why = "Expecting value";
+                return i + 1;
+            }
+            i = end;
+        } else {
+            i++;
+        }
+    }
+    return 0;
+}
+
 size_t
 evf_model_utf8_error(const char *body, size_t len)
 {

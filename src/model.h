@@ -59,6 +59,15 @@ int evf_model_validate(const evf_cmodel_t *c, json_object *in,
  */
 size_t evf_model_utf8_error(const char *body, size_t len);
 
+/*
+ * Check what json-c accepts but Python's json.loads does not (json-c
+ * reads 1., 01, 1e, nan, infinity, raw control bytes in strings, and
+ * would echo some of them as text that is not JSON): 0 when body[0..len)
+ * keeps to JSON with json.loads's NaN and Infinity, else the offset of
+ * the fault plus 1 and *why.  Run on a body json-c parsed.
+ */
+size_t evf_model_json_error(const char *body, size_t len, const char **why);
+
 struct evf_route_entry;
 
 /*

@@ -34,10 +34,14 @@ evf__req_body_model(evf_req *r, json_object **errs)
     const evf_cmodel_t *c = r->route->body_model;
     if (!c || !r->json)
         return 0;               /* missing or invalid JSON: already said */
+    const char *why = "invalid UTF-8";
     size_t bad = evf_model_utf8_error((const char *)r->body.data,
                                       r->body.len);
+    if (!bad)
+        bad = evf_model_json_error((const char *)r->body.data, r->body.len,
+                                   &why);
     if (bad) {
-        /* json.loads would refuse it: the same error as bad JSON. */
+        /* json.loads would refuse it (json-c did not): bad JSON. */
         if (!*errs && !(*errs = json_object_new_array()))
             return -ENOMEM;
         json_object *e = json_object_new_object();
@@ -51,8 +55,7 @@ evf__req_body_model(evf_req *r, json_object **errs)
                                    "JSON decode error"));
         json_object_object_add(e, "input", json_object_new_object());
         json_object *ctx = json_object_new_object();
-        json_object_object_add(ctx, "error", json_object_new_string(
-                                   "invalid UTF-8"));
+        json_object_object_add(ctx, "error", json_object_new_string(why));
         json_object_object_add(e, "ctx", ctx);
         json_object_array_add(*errs, e);
         return 0;

@@ -287,6 +287,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (whole && end < size && body[end] && strchr(" \t\r\n", body[end]))
         end++;
     whole = whole && end == size;
+    const char *why;
+    if (whole && evf_model_json_error(body, size, &why))
+        whole = false;          /* json_invalid, as src/model_req.c says */
     json_tokener_free(tok);
     free(body);
     if (!whole) {

@@ -664,6 +664,32 @@ test_float_repr(void)
     }
 }
 
+/* What json-c reads but json.loads refuses is found, with where. */
+static void
+test_json_strict(void)
+{
+    static const struct {
+        const char *text;
+        size_t at;          /* 0: fine, else the fault's offset + 1 */
+    } t[] = {
+        { "{\"a\":[1,-2.5e+3,0,-0,1E5,NaN,-Infinity,true,false,null]}", 0 },
+        { "{\"a\":\"x\\\"1.\"}", 0 },
+        { " [ 1 , 2 ] ", 0 },
+        { "1e", 2 }, { "[1.]", 3 }, { "[01]", 3 }, { "[1e+]", 3 },
+        { "[.5]", 0 }, { "[-]", 2 }, { "[-a]", 2 }, { "[nan]", 2 }, { "[infinity]", 2 },
+        { "[1x]", 3 }, { "[\"a\tb\"]", 4 }, { "[trueish]", 2 },
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        const char *why = NULL;
+        size_t at = evf_model_json_error(t[i].text, strlen(t[i].text), &why);
+        if (at != t[i].at)
+            fprintf(stderr, "\n    %s: %zu, want %zu\n", t[i].text, at,
+                    t[i].at);
+        CU_ASSERT_EQUAL(at, t[i].at);
+        CU_ASSERT(!at || (why && *why));
+    }
+}
+
 /* ---- through the request layer ---------------------------------------- */
 
 static struct {
@@ -823,6 +849,14 @@ test_req_bad_json(void)
                         "\"input\":{},\"ctx\":{\"error\":\"invalid "
                         "UTF-8\"}}]}"));
     finish_conn();
+    /* json-c takes 1. for a number; json.loads does not. */
+    CU_ASSERT_EQUAL(post("/things/1?n=1", "{\"name\":\"a\",\"qty\":1.,"
+                         "\"price\":1,\"note\":null}"), 422);
+    CU_ASSERT(answer_is("{\"detail\":[{\"type\":\"json_invalid\",\"loc\":"
+                        "[\"body\",19],\"msg\":\"JSON decode error\","
+                        "\"input\":{},\"ctx\":{\"error\":\"Invalid "
+                        "number\"}}]}"));
+    finish_conn();
     /* No body at all. */
     CU_ASSERT_EQUAL(post("/things/1?n=1", NULL), 422);
     CU_ASSERT(answer_is("{\"detail\":[{\"type\":\"missing\",\"loc\":"
@@ -944,6 +978,7 @@ static CU_TestInfo tests[] = {
     { "malformed models refused at load", test_load_errors },
     { "serialization and exclude_none", test_serialize },
     { "floats as Python prints them", test_float_repr },
+    { "JSON that json.loads refuses", test_json_strict },
     { "path, query and body errors in one 422", test_req_422 },
     { "invalid JSON, invalid UTF-8, no body", test_req_bad_json },
     { "response models", test_req_response },
