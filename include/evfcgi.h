@@ -124,7 +124,7 @@ typedef struct evf_route {
      * evf_is_disconnected() turns true and the result is dropped.
      */
     bool blocking;
-    /* ---- Models (request bodies and responses; see "Models" below) ---- */
+    /* ---- Models (request bodies, responses; see "Models" below) ---- */
     /*
      * The request body: JSON parsed and validated into a new struct of this
      * model before the handler runs (implies json_body); the handler reads

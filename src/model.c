@@ -1,7 +1,8 @@
 /*
- * model: field tables of C structs (include/evfcgi.h, "Models"): checked
- * and compiled when an app loads, request bodies validated into structs
- * with pydantic v2's error objects, structs serialized back to JSON.
+ * model: request bodies validated into the structs of models (see
+ * include/evfcgi.h, "Models"), with pydantic v2's error objects.
+ * model_load.c compiles the models when an app loads, model_text.c checks
+ * JSON text and prints numbers, model_json.c serializes structs.
  *
  * DESIGN.  FastAPI parses the body with json.loads and validates the
  * Python objects (pydantic's lax "python" mode), so the rules here are
@@ -24,45 +25,9 @@
 #include <string.h>
 
 #include "convert.h"
-#include "mem.h"
-#include "model.h"
-#include "route.h"
-#include "url.h"
-
-typedef struct cfield {
-    const evf_field *f;
-    const char *key;            /* alias or name */
-    json_object *def;           /* parsed default; absent: required */
-    bool has_def;
-    bool has_re;
-    regex_t re;
-    const evf_cmodel_t *sub;    /* EVF_FT_MODEL */
-} cfield_t;
-
-struct evf_cmodel {
-    const evf_model *m;
-    cfield_t *fields;
-    size_t nfields;
-    evf_cmodel_t *next;
-};
-
-struct evf_models {
-    evf_cmodel_t *list;
-};
+#include "model_int.h"
 
 /* ---- validation -------------------------------------------------------- */
-
-#define MAX_DEPTH 64            /* json-c stops bodies well before */
-
-typedef struct vctx {
-    evf_model_alloc_fn alloc;
-    void *actx;
-    json_object **errs;
-    const char *where;
-    json_object *path[MAX_DEPTH];   /* loc below where: keys and indexes */
-    size_t depth;
-    bool nomem;
-} vctx_t;
 
 static json_object *
 loc_of(vctx_t *v)
@@ -186,103 +151,6 @@ pop(vctx_t *v)
     json_object_put(v->path[--v->depth]);
 }
 
-/* The shortest decimal digits that read back as d, and d's exponent. */
-static size_t
-shortest(double d, char *digits, size_t cap, int *exp, bool *neg)
-{
-    char e[40];
-    for (int prec = 0; prec <= 16; prec++) {
-        snprintf(e, sizeof(e), "%.*e", prec, d);
-        if (strtod(e, NULL) == d)
-            break;
-    }
-    const char *p = e;
-    size_t nd = 0;
-    *neg = *p == '-';
-    if (*neg)
-        p++;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.' && nd < cap - 1)
-            digits[nd++] = *p;
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    digits[nd] = '\0';
-    *exp = *p == 'e' ? atoi(p + 1) : 0;
-    return nd;
-}
-
-/* Positional: 1.5, 0.0000001, 100 (with frac, integral ones end ".0"). */
-static void
-positional(const char *digits, size_t nd, int exp, bool neg, bool frac,
-           char *buf, size_t len)
-{
-    size_t o = 0;
-#define PUT(c) do { if (o + 1 < len) buf[o++] = (c); } while (0)
-    if (neg)
-        PUT('-');
-    if (exp < 0) {
-        PUT('0');
-        PUT('.');
-        for (int i = -1; i > exp; i--)
-            PUT('0');
-        for (size_t i = 0; i < nd; i++)
-            PUT(digits[i]);
-    } else {
-        for (int i = 0; i <= exp; i++)
-            PUT((size_t)i < nd ? digits[i] : '0');
-        if ((size_t)exp + 1 < nd) {
-            PUT('.');
-            for (size_t i = (size_t)exp + 1; i < nd; i++)
-                PUT(digits[i]);
-        } else if (frac) {
-            PUT('.');
-            PUT('0');
-        }
-    }
-#undef PUT
-    buf[o] = '\0';
-}
-
-void
-evf_model_float_repr(double d, char *buf, size_t len)
-{
-    if (isnan(d) || isinf(d)) {
-        snprintf(buf, len, "%s", isnan(d) ? "nan" : d < 0 ? "-inf" : "inf");
-        return;
-    }
-    char digits[24];
-    int exp;
-    bool neg;
-    size_t nd = shortest(d, digits, sizeof(digits), &exp, &neg);
-    /* Python writes 1e-05 and 1e+16, but 0.0001 and 1000000000000000.0. */
-    if (exp >= -4 && exp < 16) {
-        positional(digits, nd, exp, neg, true, buf, len);
-        return;
-    }
-    snprintf(buf, len, "%s%c%s%se%c%02d", neg ? "-" : "", digits[0],
-             nd > 1 ? "." : "", digits + 1, exp < 0 ? '-' : '+',
-             exp < 0 ? -exp : exp);
-}
-
-/*
- * d as Rust's Display writes an f64 (pydantic-core renders its messages
- * so): the shortest digits that read back the same, never an exponent,
- * no ".0" on integral values ("0", "1.5", "0.0000001").
- */
-static void
-rust_float(double d, char *buf, size_t len)
-{
-    if (isnan(d) || isinf(d)) {
-        snprintf(buf, len, "%s", isnan(d) ? "NaN" : d < 0 ? "-inf" : "inf");
-        return;
-    }
-    char digits[24];
-    int exp;
-    bool neg;
-    size_t nd = shortest(d, digits, sizeof(digits), &exp, &neg);
-    positional(digits, nd, exp, neg, false, buf, len);
-}
-
 /*
  * A bound as pydantic shows it: int fields keep integers; float fields
  * hold an f64, shown in the message as Rust prints it ("0") and in ctx
@@ -297,7 +165,7 @@ bound_json(const evf_field *f, double b, char *text, size_t len)
         return json_object_new_int64((int64_t)b);
     }
     char repr[40];
-    rust_float(b, text, len);
+    evf__model_rust_float(b, text, len);
     evf_model_float_repr(b, repr, sizeof(repr));
     return json_object_new_double_s(b, repr);
 }
@@ -670,8 +538,6 @@ elem_size(const cfield_t *cf)
     return 0;
 }
 
-typedef EVF_ARRAY(char) any_array_t;
-
 static bool
 check_array(vctx_t *v, const cfield_t *cf, json_object *in, void *dst)
 {
@@ -755,9 +621,9 @@ set_null(const cfield_t *cf, char *base)
         *(int *)dst = -1;
 }
 
-/* The value in (NULL: JSON null) of field cf into the struct at base. */
-static bool
-check_field(vctx_t *v, const cfield_t *cf, json_object *in, char *base)
+bool
+evf__model_check_field(vctx_t *v, const cfield_t *cf, json_object *in,
+                       char *base)
 {
     const evf_field *f = cf->f;
     if (!in && f->nullable) {
@@ -784,9 +650,9 @@ validate_object(vctx_t *v, const evf_cmodel_t *c, json_object *in, void *dst)
         if (!push(v, json_object_new_string(cf->key), in))
             return false;
         if (given)
-            ok &= check_field(v, cf, val, dst);
+            ok &= evf__model_check_field(v, cf, val, dst);
         else if (cf->has_def)
-            ok &= check_field(v, cf, cf->def, dst);
+            ok &= evf__model_check_field(v, cf, cf->def, dst);
         else {
             error(v, "missing", "Field required", in, NULL);
             ok = false;
@@ -829,360 +695,13 @@ evf_model_validate(const evf_cmodel_t *c, json_object *in, const char *where,
         if (ok)
             *out = dst;
     }
-    while (v.depth)
-        pop(&v);
+    evf__model_vctx_end(&v);
     return v.nomem ? -1 : ok ? 0 : 1;
 }
 
-/*
- * The end of the longest JSON number at s[i] (RFC 8259, and json.loads's
- * -Infinity), as Python's scanner takes it; i itself when none starts
- * there.
- */
-static size_t
-json_number_end(const char *s, size_t len, size_t i)
-{
-#define DIGIT(k) ((k) < len && s[k] >= '0' && s[k] <= '9')
-    size_t start = i;
-    if (i < len && s[i] == '-')
-        i++;
-    if (i + 8 <= len && memcmp(s + i, "Infinity", 8) == 0)
-        return i + 8;
-    if (i < len && s[i] == '0')
-        i++;
-    else if (DIGIT(i))
-        while (DIGIT(i))
-            i++;
-    else
-        return start;
-    if (i < len && s[i] == '.' && DIGIT(i + 1))
-        for (i++; DIGIT(i); i++)
-            ;
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        size_t k = i + 1;
-        if (k < len && (s[k] == '+' || s[k] == '-'))
-            k++;
-        if (DIGIT(k))
-            for (i = k; DIGIT(i); i++)
-                ;
-    }
-    return i;
-#undef DIGIT
-}
-
-size_t
-evf_model_json_error(const char *s, size_t len, const char **why)
-{
-    static const char *const words[] = { "true", "false", "null", "NaN",
-                                         "Infinity" };
-    for (size_t i = 0; i < len;) {
-        char c = s[i];
-        if (c == '"') {
-            for (i++; i < len && s[i] != '"'; i++) {
-                if ((unsigned char)s[i] < 0x20) {
-                    *why = "Invalid control character";
-                    return i + 1;
-                }
-                if (s[i] == '\\')
-                    i++;
-            }
-            i++;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            size_t end = json_number_end(s, len, i);
-            if (end == i) {
-                *why = "Expecting value";
-                return i + 1;
-            }
-            if (end < len && !strchr(",]} \t\r\n", s[end])) {
-                *why = "Invalid number";
-                return end + 1;
-            }
-            i = end;
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-            size_t end = i, k = 0;
-            while (end < len && ((s[end] >= 'a' && s[end] <= 'z') ||
-                                 (s[end] >= 'A' && s[end] <= 'Z')))
-                end++;
-            while (k < sizeof(words) / sizeof(words[0]) &&
-                   (strlen(words[k]) != end - i ||
-                    memcmp(words[k], s + i, end - i) != 0))
-                k++;
-            if (k == sizeof(words) / sizeof(words[0])) {
-                *why = "Expecting value";
-                return i + 1;
-            }
-            i = end;
-        } else {
-            i++;
-        }
-    }
-    return 0;
-}
-
-size_t
-evf_model_utf8_error(const char *body, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)body;
-    for (size_t i = 0; i < len;) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = evf_utf8_seq(p + i, len - i);
-        if (!n)
-            return i + 1;
-        i += n;
-    }
-    return 0;
-}
-
-/* ---- compiling, when the app loads ------------------------------------- */
-
-evf_models_t *
-evf_models_new(void)
-{
-    return evf_calloc(1, sizeof(evf_models_t));
-}
-
 void
-evf_models_free(evf_models_t *s)
+evf__model_vctx_end(vctx_t *v)
 {
-    if (!s)
-        return;
-    while (s->list) {
-        evf_cmodel_t *c = s->list;
-        s->list = c->next;
-        for (size_t i = 0; i < c->nfields; i++) {
-            json_object_put(c->fields[i].def);
-            if (c->fields[i].has_re)
-                regfree(&c->fields[i].re);
-        }
-        evf_free(c->fields);
-        evf_free(c);
-    }
-    evf_free(s);
-}
-
-/* The C size a field's member must have. */
-static size_t
-member_size(const evf_field *f)
-{
-    if (f->array)
-        return sizeof(any_array_t);
-    switch (f->type) {
-    case EVF_FT_STR: return sizeof(const char *);
-    case EVF_FT_INT:
-        return f->nullable ? sizeof(evf_opt_int) : sizeof(int64_t);
-    case EVF_FT_FLOAT:
-        return f->nullable ? sizeof(evf_opt_float) : sizeof(double);
-    case EVF_FT_BOOL:
-        return f->nullable ? sizeof(evf_opt_bool) : sizeof(bool);
-    case EVF_FT_ENUM: return sizeof(int);
-    case EVF_FT_MODEL: return sizeof(void *);
-    }
-    return 0;
-}
-
-/* Scratch memory for checking defaults at load: freed together. */
-typedef struct scratch {
-    void **v;
-    size_t n, cap;
-} scratch_t;
-
-static void *
-scratch_alloc(void *ctx, size_t size)
-{
-    scratch_t *s = ctx;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 16;
-        void **v = realloc(s->v, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        s->v = v, s->cap = cap;
-    }
-    void *p = calloc(1, size ? size : 1);
-    if (p)
-        s->v[s->n++] = p;
-    return p;
-}
-
-static void
-scratch_free(scratch_t *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-}
-
-/* The field's default, validated as a request's value would be. */
-static bool
-check_default(const evf_cmodel_t *c, const cfield_t *cf, char *err,
-              size_t errlen)
-{
-    scratch_t s = { 0 };
-    json_object *errs = NULL;
-    vctx_t v = { .alloc = scratch_alloc, .actx = &s, .errs = &errs,
-                 .where = "default" };
-    char *dst = scratch_alloc(&s, c->m->size);
-    bool ok = dst && check_field(&v, cf, cf->def, dst) && !v.nomem;
-    if (!ok) {
-        json_object *e = json_object_array_get_idx(errs, 0);
-        json_object *msg = json_object_object_get(e, "msg");
-        snprintf(err, errlen, "model %s: field %s: default %s: %s",
-                 c->m->name, cf->key, cf->f->def,
-                 msg ? json_object_get_string(msg) : "out of memory");
-    }
-    while (v.depth)
-        pop(&v);
-    json_object_put(errs);
-    scratch_free(&s);
-    return ok;
-}
-
-#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return NULL; } \
-    while (0)
-
-static const evf_cmodel_t *compile(evf_models_t *s, const evf_model *m,
-                                   char *err, size_t errlen);
-
-static bool
-compile_field(evf_models_t *s, evf_cmodel_t *c, cfield_t *cf, char *err,
-              size_t errlen)
-{
-    const evf_field *f = cf->f;
-    const char *mn = c->m->name;
-    cf->key = f->alias ? f->alias : f->name;
-#define FFAIL(...) do {                                                 \
-        int k = snprintf(err, errlen, "model %s: field %s: ", mn,        \
-                         cf->key);                                      \
-        if (k > 0 && (size_t)k < errlen)                                \
-            snprintf(err + k, errlen - (size_t)k, __VA_ARGS__);         \
-        return false;                                                   \
-    } while (0)
-    if (f->type < EVF_FT_STR || f->type > EVF_FT_MODEL)
-        FFAIL("unknown type %d", (int)f->type);
-    if (f->csize != member_size(f))
-        FFAIL("the member's size (%zu) does not fit its type (%zu)",
-              f->csize, member_size(f));
-    if (f->offset > c->m->size || c->m->size - f->offset < f->csize)
-        FFAIL("lies outside the struct");
-    if ((!f->has_ge && f->ge) || (!f->has_gt && f->gt) ||
-        (!f->has_le && f->le) || (!f->has_lt && f->lt))
-        FFAIL("a bound without its has_ flag: use EVF_GE() ...");
-    if ((f->has_ge || f->has_gt || f->has_le || f->has_lt) &&
-        f->type != EVF_FT_INT && f->type != EVF_FT_FLOAT)
-        FFAIL("bounds apply to int and float fields only");
-    if ((f->min_length || f->max_length) && !f->array &&
-        f->type != EVF_FT_STR)
-        FFAIL("lengths apply to strings and arrays only");
-    if (f->max_length && f->min_length > f->max_length)
-        FFAIL("min_length is above max_length");
-    if (f->type == EVF_FT_ENUM && (!f->enum_values || !f->enum_values[0]))
-        FFAIL("an enum needs values (EVF_ENUM_VALUES)");
-    if (f->pattern) {
-        if (f->type != EVF_FT_STR)
-            FFAIL("a pattern applies to strings only");
-        int rc = regcomp(&cf->re, f->pattern, REG_EXTENDED | REG_NOSUB);
-        if (rc != 0) {
-            char why[128];
-            regerror(rc, &cf->re, why, sizeof(why));
-            FFAIL("bad pattern '%s': %s", f->pattern, why);
-        }
-        cf->has_re = true;
-    }
-    if (f->type == EVF_FT_MODEL) {
-        if (!f->model)
-            FFAIL("a nested model field needs its model");
-        if (!(cf->sub = compile(s, f->model, err, errlen)))
-            return false;
-    }
-    for (const cfield_t *o = c->fields; o < cf; o++)
-        if (strcmp(o->key, cf->key) == 0)
-            FFAIL("declared twice");
-    if (f->def) {
-        enum json_tokener_error jerr;
-        cf->def = json_tokener_parse_verbose(f->def, &jerr);
-        if (!cf->def && jerr != json_tokener_success)
-            FFAIL("default %s is not JSON: %s", f->def,
-                  json_tokener_error_desc(jerr));
-        cf->has_def = true;
-    }
-    return true;
-#undef FFAIL
-}
-
-static const evf_cmodel_t *
-compile(evf_models_t *s, const evf_model *m, char *err, size_t errlen)
-{
-    for (evf_cmodel_t *c = s->list; c; c = c->next)
-        if (c->m == m)
-            return c;
-    if (!m->name || !*m->name)
-        FAIL("a model has no name");
-    if (!m->fields || !m->fields[0].name)
-        FAIL("model %s has no fields", m->name);
-    evf_cmodel_t *c = evf_calloc(1, sizeof(*c));
-    if (!c)
-        FAIL("out of memory");
-    c->m = m;
-    c->next = s->list;
-    s->list = c;
-    size_t n = 0;
-    while (m->fields[n].name)
-        n++;
-    if (!(c->fields = evf_calloc(n, sizeof(*c->fields))))
-        FAIL("out of memory");
-    for (size_t i = 0; i < n; i++) {
-        c->fields[i].f = &m->fields[i];
-        c->nfields = i + 1;
-        if (!compile_field(s, c, &c->fields[i], err, errlen))
-            return NULL;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (c->fields[i].has_def &&
-            !check_default(c, &c->fields[i], err, errlen))
-            return NULL;
-    return c;
-}
-
-const evf_cmodel_t *
-evf_models_add(evf_models_t *s, const evf_model *m, char *err, size_t errlen)
-{
-    if (!m)
-        FAIL("no model");
-    return compile(s, m, err, errlen);
-}
-
-const evf_model *
-evf_cmodel_model(const evf_cmodel_t *c)
-{
-    return c->m;
-}
-
-int
-evf__route_models(evf_route_entry_t *e, evf_models_t **set, char *err,
-                  size_t errlen)
-{
-    const evf_route *rt = e->route;
-    if (!rt->body && !rt->response_model && !rt->responses)
-        return 0;
-    if (!*set && !(*set = evf_models_new())) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (rt->body && !(e->body_model = evf_models_add(*set, rt->body, err,
-                                                      errlen)))
-        return -1;
-    if (rt->response_model &&
-        !evf_models_add(*set, rt->response_model, err, errlen))
-        return -1;
-    for (const evf_response_doc *d = rt->responses; d && d->status; d++)
-        if (d->model && !evf_models_add(*set, d->model, err, errlen))
-            return -1;
-    if (rt->status_code && (rt->status_code < 100 || rt->status_code > 599)) {
-        snprintf(err, errlen, "status_code %d is not an HTTP status",
-                 rt->status_code);
-        return -1;
-    }
-    return 0;
+    while (v->depth)
+        pop(v);
 }
