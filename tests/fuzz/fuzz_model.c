@@ -155,6 +155,7 @@ free_blocks(void)
         free(blocks[--nblocks]);
 }
 
+static evf_models_t *set;      /* kept (reachable) for the whole run */
 static const evf_cmodel_t *compiled;
 
 static const evf_cmodel_t *
@@ -162,7 +163,7 @@ model(void)
 {
     if (!compiled) {
         char err[256];
-        evf_models_t *set = evf_models_new();   /* kept for the run */
+        set = evf_models_new();
         CHECK(set);
         compiled = evf_models_add(set, &all_model, err, sizeof(err));
         if (!compiled)
