@@ -155,8 +155,14 @@ free_blocks(void)
         free(blocks[--nblocks]);
 }
 
-static evf_models_t *set;      /* kept (reachable) for the whole run */
+static evf_models_t *set;      /* for the whole run */
 static const evf_cmodel_t *compiled;
+
+static void
+free_set(void)
+{
+    evf_models_free(set);
+}
 
 static const evf_cmodel_t *
 model(void)
@@ -164,7 +170,7 @@ model(void)
     if (!compiled) {
         char err[256];
         set = evf_models_new();
-        CHECK(set);
+        CHECK(set && atexit(free_set) == 0);
         compiled = evf_models_add(set, &all_model, err, sizeof(err));
         if (!compiled)
             fprintf(stderr, "fuzz_model: %s\n", err);
