@@ -9,8 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "demo.h"
 #include "evfcgi.h"
+#include "demo.h"
 
 /* GET /hello: the smallest async route. */
 static void
@@ -82,13 +82,7 @@ fetch_data_from_db(evf_req *r, int64_t item_id)
 static void
 read_item(evf_req *r)
 {
-    int64_t id = evf_path_int(r, "item_id");
-    json_object *data = fetch_data_from_db(r, id);
-    if (id < 0) {               /* no such item (documented: 404) */
-        json_object_put(data);
-        evf_raise(r, EVF_HTTP_NOT_FOUND, "Item not found");
-        return;
-    }
+    json_object *data = fetch_data_from_db(r, evf_path_int(r, "item_id"));
     evf_json(r, 200, data);
 }
 

@@ -67,7 +67,7 @@ EVF_MODEL(demo_item_model, struct item, "Item",
         EVF_F_ENUM(struct item, kind, KINDS)));
 
 const evf_response_doc demo_read_item_responses[] = {
-    { 404, "Item not found (a negative id)", NULL },
+    { 404, "Item not found", NULL },
     { 0 },
 };
 
