@@ -488,7 +488,8 @@ static const evf_route routes[] = {
     EVF_GET("/hello", hello),
     EVF_POST("/echo", echo),
     EVF_GET("/big", big, .query = big_query),
-    EVF_GET("/items/{item_id:int}", read_item),
+    EVF_GET("/items/{item_id:int}", read_item,
+            .responses = demo_read_item_responses),
     EVF_GET("/sleep", sleep_ms, .query = sleep_query),
     EVF_GET("/gather", gather),
     EVF_GET("/events", events, .query = events_query),
@@ -509,6 +510,10 @@ static const evf_route routes[] = {
     EVF_GET("/prefs", demo_prefs, .query = demo_prefs_query),
     EVF_GET("/whoami", demo_whoami, .deps = EVF_DEPS(&demo_current_user)),
     EVF_GET("/agent", demo_agent, .query = demo_agent_query),
+    /* ---- models (issue 12) ---- */
+    EVF_POST("/items", demo_create_item, .body = &demo_item_in_model,
+             .response_model = &demo_item_model,
+             .status_code = EVF_HTTP_CREATED),
     EVF_END
 };
 

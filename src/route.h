@@ -20,6 +20,8 @@ typedef struct evf_route_entry {
     const struct evf_mw_chain *mw;  /* the app's chain, set at startup */
     /* ---- toolkit (issue 13) ---- */
     struct evf_app_shared *shared;  /* the app's state and handlers */
+    /* ---- models (issue 12) ---- */
+    const struct evf_cmodel *body_model;    /* of .body; owned by the app */
 } evf_route_entry_t;
 
 /*
