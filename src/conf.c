@@ -142,6 +142,19 @@ static const directive_t table[] = {
     { "ping_response", "ping-response", NULL, 0, T_STR,
       SSET(ping_response, ping_response), 0, 0, S("pong"), NULL,
       "what the ping path answers" },
+    /* ---- the OpenAPI document and its pages (docs.c) ---- */
+    { "openapi_url", "openapi-url", NULL, 0, T_STR, START(openapi_url), 0,
+      0, S("/openapi.json"), NULL,
+      "path of the apps' OpenAPI document; off: none (and no pages)" },
+    { "docs_url", "docs-url", NULL, 0, T_STR, START(docs_url), 0, 0,
+      S("/docs"), NULL, "path of the Swagger UI page; off: none" },
+    { "redoc_url", "redoc-url", NULL, 0, T_STR, START(redoc_url), 0, 0,
+      S("/redoc"), NULL, "path of the ReDoc page; off: none" },
+    { "docs_assets_url", "docs-assets-url", NULL, 0, T_STR,
+      START(docs_assets_url), 0, 0, S(NULL), "(jsDelivr)",
+      "where the pages load Swagger UI and ReDoc from" },
+    { "root_path", "root-path", NULL, 0, T_STR, START(root_path), 0, 0,
+      S(NULL), "(SCRIPT_NAME)", "prefix the front-end mounts the apps under" },
 };
 
 #define NROWS (sizeof(table) / sizeof(table[0]))
