@@ -124,6 +124,20 @@ typedef struct evf_route {
      * evf_is_disconnected() turns true and the result is dropped.
      */
     bool blocking;
+    /* ---- Models (request bodies and responses; see "Models" below) ---- */
+    /*
+     * The request body: JSON parsed and validated into a new struct of this
+     * model before the handler runs (implies json_body); the handler reads
+     * it with evf_body_model().  Its errors join the path and query ones in
+     * the one 422.
+     */
+    const struct evf_model *body;
+    /* What evf_respond_model() serializes (only the model's fields). */
+    const struct evf_model *response_model;
+    int status_code;            /* evf_respond_model's status; 0: 200 */
+    bool response_exclude_none; /* leave null fields out of the response */
+    /* Other answers, for the docs only: EVF_RESPONSES(), or NULL. */
+    const struct evf_response_doc *responses;
     /* ---- OpenAPI document (/openapi.json, /docs, /redoc) ---- */
     const char *handler_name;   /* set by EVF_ROUTE: the handler's name */
     const char *operation_id;   /* NULL: FastAPI's, from name, path, method */
@@ -601,6 +615,275 @@ bool evf_redis_int(const evf_redis_reply *x, long long *v);
 /* ARRAY: its element count and elements (NULL out of range), else 0. */
 size_t evf_redis_len(const evf_redis_reply *x);
 const evf_redis_reply *evf_redis_at(const evf_redis_reply *x, size_t i);
+
+
+/*
+ * ---- Models: validated request bodies and serialized responses ---------
+ *
+ * A model describes a C struct field by field (pydantic's BaseModel): the
+ * JSON key, where the member is, its type and its constraints.  A route
+ * with .body = &model gets its JSON body parsed and validated into a new
+ * struct before the handler runs; every error (with the path and query
+ * ones) is answered in one 422 exactly as FastAPI with pydantic v2 shapes
+ * it.  A route with .response_model serializes a struct the handler fills
+ * with evf_respond_model().
+ *
+ *     struct item {
+ *         const char *name;           // EVF_F_STR
+ *         double price;               // EVF_F_FLOAT
+ *         evf_str_array tags;         // EVF_F_ARRAY_STR
+ *         const char *description;    // EVF_F_OPT_STR: NULL is null
+ *         int kind;                   // EVF_F_ENUM: index into the values
+ *     };
+ *     EVF_MODEL(item_model, struct item, "Item",
+ *         .forbid_extra = true,
+ *         .fields = EVF_FIELDS(
+ *             EVF_F_STR(struct item, name, .min_length = 1,
+ *                       .max_length = 50),
+ *             EVF_F_FLOAT(struct item, price, EVF_GT(0)),
+ *             EVF_F_ARRAY_STR(struct item, tags, .max_length = 10,
+ *                             .def = "[]"),
+ *             EVF_F_OPT_STR(struct item, description, .def = "null"),
+ *             EVF_F_ENUM(struct item, kind,
+ *                        EVF_ENUM_VALUES("tool", "food", "toy"),
+ *                        .def = "\"tool\"")));
+ *
+ * C types, checked at compile time by the EVF_F_* macros:
+ *   STR     const char * (or char *): NUL-terminated UTF-8
+ *   INT     int64_t                  FLOAT   double       BOOL   bool
+ *   ENUM    int (or a C enum): the index of the value in the list
+ *   MODEL   a pointer to the nested model's struct
+ *   ARRAY_x EVF_ARRAY(element type) {size_t n; T *v;}: evf_str_array,
+ *           evf_int_array, evf_float_array, evf_bool_array,
+ *           evf_enum_array, or EVF_ARRAY(struct x) for models (the
+ *           elements are the structs themselves, contiguous)
+ * Nullable fields (Optional[T] / T | None) use the EVF_F_OPT_* macros:
+ *   OPT_STR, OPT_MODEL: NULL is null.  OPT_INT, OPT_FLOAT, OPT_BOOL:
+ *   evf_opt_int, evf_opt_float, evf_opt_bool ({bool has; T v;}, has false
+ *   is null).  OPT_ENUM: int, -1 is null.  OPT_ARRAY_x: v NULL is null
+ *   (an empty array has a non-NULL v).
+ *
+ * A field without a default is required ("missing" when absent).  The
+ * default is JSON text ("[]", "\"tool\"", "null", "1.5"), parsed when the
+ * app loads and validated against the field's own constraints then: a bad
+ * default, a bad pattern, a model without a name or fields, or a field
+ * whose size does not match its type refuses the app.  Bounds are given
+ * with EVF_GE/EVF_GT/EVF_LE/EVF_LT (a bound set without its has_ flag is
+ * refused at load).  min_length/max_length count characters of strings
+ * and items of arrays; max_length 0 means no limit.  pattern is a POSIX
+ * extended regex searched in the string (anchor it with ^...$ to match
+ * all of it, as pydantic's pattern is searched too).
+ *
+ * Memory: the struct, its strings, arrays and nested structs are request
+ * memory (evf_alloc), valid until the request ends.  Extra JSON keys are
+ * ignored, or errors (extra_forbidden) with .forbid_extra.  Elements of
+ * arrays are never null.  Models are read-only once declared; one model
+ * may be used by many routes and nested in many models.
+ */
+typedef enum evf_ftype {
+    EVF_FT_STR = 1,
+    EVF_FT_INT,             /* int64_t */
+    EVF_FT_FLOAT,           /* double */
+    EVF_FT_BOOL,
+    EVF_FT_ENUM,            /* one of enum_values, as its index */
+    EVF_FT_MODEL            /* a nested model */
+} evf_ftype;
+
+typedef struct evf_model evf_model;
+
+/* One field of a model.  Declare it with the EVF_F_* macros. */
+typedef struct evf_field {
+    const char *name;       /* the member's name, and the JSON key */
+    const char *alias;      /* the JSON key instead of name, or NULL */
+    size_t offset;          /* offsetof(struct, member) */
+    size_t csize;           /* sizeof(member): checked when the app loads */
+    evf_ftype type;         /* of the field, or of an array's elements */
+    bool array;             /* a JSON array of type */
+    bool nullable;          /* null accepted (the EVF_F_OPT_* macros) */
+    const evf_model *model;             /* EVF_FT_MODEL */
+    const char *const *enum_values;     /* EVF_FT_ENUM: NULL-ended */
+    const char *def;        /* default as JSON text; NULL: required */
+    size_t min_length;      /* strings: characters; arrays: items */
+    size_t max_length;      /* 0: no limit */
+    bool has_ge, has_gt, has_le, has_lt;    /* use EVF_GE() ... */
+    double ge, gt, le, lt;  /* INT and FLOAT (of arrays: each element) */
+    const char *pattern;    /* STR: POSIX extended regex, or NULL */
+    const char *description;    /* for the docs */
+    const char *example;    /* for the docs: JSON text, or NULL */
+} evf_field;
+
+/* A model (a pydantic BaseModel).  Declare it with EVF_MODEL. */
+struct evf_model {
+    const char *name;       /* the schema name in the docs: "Item" */
+    size_t size;            /* sizeof the struct */
+    const evf_field *fields;    /* EVF_FIELDS(...): ended by name NULL */
+    bool forbid_extra;      /* unknown keys are errors (extra_forbidden) */
+    const char *description;    /* for the docs */
+};
+
+/* An array member of a model struct. */
+#define EVF_ARRAY(T)    struct { size_t n; T *v; }
+typedef EVF_ARRAY(const char *) evf_str_array;
+typedef EVF_ARRAY(int64_t) evf_int_array;
+typedef EVF_ARRAY(double) evf_float_array;
+typedef EVF_ARRAY(bool) evf_bool_array;
+typedef EVF_ARRAY(int) evf_enum_array;
+
+/* Nullable scalars: has is false when the value is null. */
+typedef struct evf_opt_int { bool has; int64_t v; } evf_opt_int;
+typedef struct evf_opt_float { bool has; double v; } evf_opt_float;
+typedef struct evf_opt_bool { bool has; bool v; } evf_opt_bool;
+
+/*
+ * Declare a model: var is the evf_model object, T its struct, schema the
+ * name in the docs; then .fields = EVF_FIELDS(...) and the other options.
+ * EVF_MODEL_DECLARE(var, T) declares one defined in another file (needed
+ * before nesting it with EVF_F_MODEL there).
+ */
+#define EVF_MODEL(var, T, schema, ...)                                  \
+    typedef T evf__model_t_##var;                                       \
+    const evf_model var = { .name = (schema), .size = sizeof(T),       \
+                            __VA_ARGS__ }
+#define EVF_MODEL_DECLARE(var, T)                                       \
+    typedef T evf__model_t_##var;                                       \
+    extern const evf_model var
+#define EVF_FIELDS(...) \
+    ((const evf_field[]){ __VA_ARGS__, { .name = NULL } })
+#define EVF_ENUM_VALUES(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define EVF_GE(x)       .has_ge = true, .ge = (x)
+#define EVF_GT(x)       .has_gt = true, .gt = (x)
+#define EVF_LE(x)       .has_le = true, .le = (x)
+#define EVF_LT(x)       .has_lt = true, .lt = (x)
+
+/* Compile-time checks of the field macros (0, or a compile error). */
+#define EVF__CHECK(cond, msg) \
+    (0 * sizeof(struct { _Static_assert(cond, msg); char c; }))
+#define EVF__MEMBER(T, m)   (((T *)0)->m)
+#define EVF__IS(T, m, ...)  \
+    _Generic(&EVF__MEMBER(T, m), __VA_ARGS__: 1, default: 0)
+#define EVF__FIELD(T, m, ft, chk, ...)                                  \
+    { .name = #m, .offset = offsetof(T, m) + (chk),                     \
+      .csize = sizeof(EVF__MEMBER(T, m)), .type = (ft), __VA_ARGS__ }
+#define EVF__SCALAR(T, m, ft, ok, ...)                                  \
+    EVF__FIELD(T, m, ft, EVF__CHECK(ok, "evfcgi: member " #m            \
+                                    " has the wrong C type"), __VA_ARGS__)
+#define EVF__STR_OK(T, m)   \
+    _Generic(&EVF__MEMBER(T, m), const char **: 1, char **: 1, default: 0)
+#define EVF__ENUM_OK(T, m)  \
+    _Generic(&EVF__MEMBER(T, m), int *: 1, unsigned *: 1, default: 0)
+#define EVF__MODEL_OK(T, m, mdl) \
+    _Generic(&EVF__MEMBER(T, m), evf__model_t_##mdl **: 1, default: 0)
+/* An EVF_ARRAY member whose elements have type E (a pointer test). */
+#define EVF__ARRAY_OK(T, m, ...)                                        \
+    (_Generic(EVF__MEMBER(T, m).v, __VA_ARGS__: 1, default: 0) &&       \
+     _Generic(&EVF__MEMBER(T, m).n, size_t *: 1, default: 0) &&         \
+     offsetof(T, m.v) - offsetof(T, m) == sizeof(size_t))
+#define EVF__ARRAY(T, m, ft, ok, ...) \
+    EVF__SCALAR(T, m, ft, ok, .array = true, __VA_ARGS__)
+
+#define EVF_F_STR(T, m, ...) \
+    EVF__SCALAR(T, m, EVF_FT_STR, EVF__STR_OK(T, m), __VA_ARGS__)
+#define EVF_F_INT(T, m, ...) \
+    EVF__SCALAR(T, m, EVF_FT_INT, EVF__IS(T, m, int64_t *), __VA_ARGS__)
+#define EVF_F_FLOAT(T, m, ...) \
+    EVF__SCALAR(T, m, EVF_FT_FLOAT, EVF__IS(T, m, double *), __VA_ARGS__)
+#define EVF_F_BOOL(T, m, ...) \
+    EVF__SCALAR(T, m, EVF_FT_BOOL, EVF__IS(T, m, bool *), __VA_ARGS__)
+#define EVF_F_ENUM(T, m, values, ...)                                   \
+    EVF__SCALAR(T, m, EVF_FT_ENUM, EVF__ENUM_OK(T, m),                  \
+                .enum_values = (values), __VA_ARGS__)
+#define EVF_F_MODEL(T, m, mdl, ...)                                   \
+    EVF__SCALAR(T, m, EVF_FT_MODEL, EVF__MODEL_OK(T, m, mdl),         \
+                .model = &(mdl), __VA_ARGS__)
+
+#define EVF_F_OPT_STR(T, m, ...)                                        \
+    EVF__SCALAR(T, m, EVF_FT_STR, EVF__STR_OK(T, m), .nullable = true,  \
+                __VA_ARGS__)
+#define EVF_F_OPT_INT(T, m, ...)                                        \
+    EVF__SCALAR(T, m, EVF_FT_INT, EVF__IS(T, m, evf_opt_int *),         \
+                .nullable = true, __VA_ARGS__)
+#define EVF_F_OPT_FLOAT(T, m, ...)                                      \
+    EVF__SCALAR(T, m, EVF_FT_FLOAT, EVF__IS(T, m, evf_opt_float *),     \
+                .nullable = true, __VA_ARGS__)
+#define EVF_F_OPT_BOOL(T, m, ...)                                       \
+    EVF__SCALAR(T, m, EVF_FT_BOOL, EVF__IS(T, m, evf_opt_bool *),       \
+                .nullable = true, __VA_ARGS__)
+#define EVF_F_OPT_ENUM(T, m, values, ...)                               \
+    EVF__SCALAR(T, m, EVF_FT_ENUM, EVF__ENUM_OK(T, m),                  \
+                .enum_values = (values), .nullable = true, __VA_ARGS__)
+#define EVF_F_OPT_MODEL(T, m, mdl, ...)                               \
+    EVF__SCALAR(T, m, EVF_FT_MODEL, EVF__MODEL_OK(T, m, mdl),         \
+                .model = &(mdl), .nullable = true, __VA_ARGS__)
+
+#define EVF_F_ARRAY_STR(T, m, ...)                                      \
+    EVF__ARRAY(T, m, EVF_FT_STR,                                        \
+               EVF__ARRAY_OK(T, m, const char **: 1, char **), __VA_ARGS__)
+#define EVF_F_ARRAY_INT(T, m, ...)                                      \
+    EVF__ARRAY(T, m, EVF_FT_INT, EVF__ARRAY_OK(T, m, int64_t *),        \
+               __VA_ARGS__)
+#define EVF_F_ARRAY_FLOAT(T, m, ...)                                    \
+    EVF__ARRAY(T, m, EVF_FT_FLOAT, EVF__ARRAY_OK(T, m, double *),       \
+               __VA_ARGS__)
+#define EVF_F_ARRAY_BOOL(T, m, ...)                                     \
+    EVF__ARRAY(T, m, EVF_FT_BOOL, EVF__ARRAY_OK(T, m, bool *),          \
+               __VA_ARGS__)
+#define EVF_F_ARRAY_ENUM(T, m, values, ...)                             \
+    EVF__ARRAY(T, m, EVF_FT_ENUM,                                       \
+               EVF__ARRAY_OK(T, m, int *: 1, unsigned *),               \
+               .enum_values = (values), __VA_ARGS__)
+#define EVF_F_ARRAY_MODEL(T, m, mdl, ...)                             \
+    EVF__ARRAY(T, m, EVF_FT_MODEL,                                      \
+               EVF__ARRAY_OK(T, m, evf__model_t_##mdl *),             \
+               .model = &(mdl), __VA_ARGS__)
+/* Nullable arrays: v NULL is null. */
+#define EVF_F_OPT_ARRAY_STR(T, m, ...) \
+    EVF_F_ARRAY_STR(T, m, .nullable = true, __VA_ARGS__)
+#define EVF_F_OPT_ARRAY_INT(T, m, ...) \
+    EVF_F_ARRAY_INT(T, m, .nullable = true, __VA_ARGS__)
+#define EVF_F_OPT_ARRAY_FLOAT(T, m, ...) \
+    EVF_F_ARRAY_FLOAT(T, m, .nullable = true, __VA_ARGS__)
+#define EVF_F_OPT_ARRAY_BOOL(T, m, ...) \
+    EVF_F_ARRAY_BOOL(T, m, .nullable = true, __VA_ARGS__)
+#define EVF_F_OPT_ARRAY_ENUM(T, m, values, ...) \
+    EVF_F_ARRAY_ENUM(T, m, values, .nullable = true, __VA_ARGS__)
+#define EVF_F_OPT_ARRAY_MODEL(T, m, mdl, ...) \
+    EVF_F_ARRAY_MODEL(T, m, mdl, .nullable = true, __VA_ARGS__)
+
+/*
+ * Another answer of a route, for the docs (FastAPI's responses=): status,
+ * description, and the body's model (NULL: FastAPI's {"detail": string}
+ * shape, as evf_raise answers).
+ */
+typedef struct evf_response_doc {
+    int status;
+    const char *description;
+    const evf_model *model;
+} evf_response_doc;
+
+#define EVF_RESPONSES(...) \
+    ((const evf_response_doc[]){ __VA_ARGS__, { .status = 0 } })
+
+/*
+ * The route's validated body (a struct of its .body model, request
+ * memory), or NULL when the route declares no body model.
+ */
+void *evf_body_model(evf_req *r);
+
+/*
+ * Answer obj (a struct of the route's .response_model) as JSON with the
+ * route's .status_code (200 if 0): only the model's fields, nulls left out
+ * with .response_exclude_none.  0, or EVF_EINVAL (no response model, or
+ * already answered) as evf_respond.
+ */
+int evf_respond_model(evf_req *r, const void *obj);
+
+/*
+ * obj (a struct of model m) as a new JSON object, the caller's to put:
+ * only the model's fields; null ones left out when exclude_none.  NULL
+ * when out of memory, or when m or obj is NULL.
+ */
+json_object *evf_model_to_json(const evf_model *m, const void *obj,
+                               bool exclude_none);
 
 #ifdef __cplusplus
 }
