@@ -22,10 +22,10 @@
 #include <string.h>
 
 #include "convert.h"
+#include "http_status.h"
 #include "mem.h"
 #include "openapi.h"
-
-#define REF_PREFIX "#/components/schemas/"
+#include "openapi_int.h"
 
 enum loc { LOC_PATH, LOC_QUERY, LOC_HEADER, LOC_COOKIE };
 
@@ -117,8 +117,8 @@ evf_openapi_operation_id(const char *handler, const char *path,
 
 /* ---- schemas ------------------------------------------------------------ */
 
-static json_object *
-type_schema(evf_type t)
+json_object *
+evf__oa_type(evf_type t)
 {
     json_object *s = json_object_new_object();
     const char *name = "string";
@@ -133,10 +133,18 @@ type_schema(evf_type t)
     return s;
 }
 
+json_object *
+evf__oa_null(void)
+{
+    json_object *s = json_object_new_object();
+    json_object_object_add(s, "type", json_object_new_string("null"));
+    return s;
+}
+
 /* A number as the schema writes it: integral values of int params as
  * integers, the rest as doubles. */
-static json_object *
-number(evf_type t, double x)
+json_object *
+evf__oa_number(evf_type t, double x)
 {
     if (t == EVF_INT && x == floor(x) && fabs(x) < 9.2e18)
         return json_object_new_int64((int64_t)x);
@@ -191,11 +199,11 @@ param_obj(const char *name, enum loc where, bool required,
 static json_object *
 query_param(const evf_query *q)
 {
-    json_object *s = type_schema(q->type);
+    json_object *s = evf__oa_type(q->type);
     if (q->has_ge)
-        json_object_object_add(s, "minimum", number(q->type, q->ge));
+        json_object_object_add(s, "minimum", evf__oa_number(q->type, q->ge));
     if (q->has_le)
-        json_object_object_add(s, "maximum", number(q->type, q->le));
+        json_object_object_add(s, "maximum", evf__oa_number(q->type, q->le));
     bool required = !q->def && !q->optional;
     if (q->def) {
         json_object *d = default_value(q->type, q->def);
@@ -205,9 +213,7 @@ query_param(const evf_query *q)
         /* Optional[T] = None, as pydantic v2 writes it. */
         json_object *any = json_object_new_array();
         json_object_array_add(any, s);
-        json_object *null = json_object_new_object();
-        json_object_object_add(null, "type", json_object_new_string("null"));
-        json_object_array_add(any, null);
+        json_object_array_add(any, evf__oa_null());
         s = json_object_new_object();
         json_object_object_add(s, "anyOf", any);
     }
@@ -241,15 +247,15 @@ path_params(const char *path, json_object *params)
         else if (strcmp(type, "bool") == 0)
             t = EVF_BOOL;
         json_object_array_add(params, param_obj(name, LOC_PATH, true,
-                                                type_schema(t)));
+                                                evf__oa_type(t)));
         n++;
         s = end;
     }
     return n;
 }
 
-static json_object *
-ref(const char *name)
+json_object *
+evf__oa_ref(const char *name)
 {
     char buf[256];
     snprintf(buf, sizeof(buf), REF_PREFIX "%s", name);
@@ -279,8 +285,8 @@ answer(const char *description, json_object *schema)
     return a;
 }
 
-static json_object *
-prop(const char *type, const char *title)
+json_object *
+evf__oa_prop(const char *type, const char *title)
 {
     json_object *o = json_object_new_object();
     if (type)
@@ -289,46 +295,6 @@ prop(const char *type, const char *title)
     return o;
 }
 
-/* FastAPI's HTTPValidationError and ValidationError (pydantic v2). */
-static void
-validation_schemas(json_object *schemas)
-{
-    json_object *items = json_object_new_object();
-    json_object_object_add(items, "$ref",
-                           json_object_new_string(REF_PREFIX
-                                                  "ValidationError"));
-    json_object *detail = prop("array", "Detail");
-    json_object_object_add(detail, "items", items);
-    json_object *props = json_object_new_object();
-    json_object_object_add(props, "detail", detail);
-    json_object *hve = prop("object", "HTTPValidationError");
-    json_object_object_add(hve, "properties", props);
-    json_object_object_add(schemas, "HTTPValidationError", hve);
-
-    json_object *any = json_object_new_array();
-    json_object_array_add(any, type_schema(EVF_STR));
-    json_object_array_add(any, type_schema(EVF_INT));
-    json_object *loc_items = json_object_new_object();
-    json_object_object_add(loc_items, "anyOf", any);
-    json_object *loc = prop("array", "Location");
-    json_object_object_add(loc, "items", loc_items);
-    props = json_object_new_object();
-    json_object_object_add(props, "loc", loc);
-    json_object_object_add(props, "msg", prop("string", "Message"));
-    json_object_object_add(props, "type", prop("string", "Error Type"));
-    json_object_object_add(props, "input", prop(NULL, "Input"));
-    json_object_object_add(props, "ctx", prop("object", "Context"));
-    json_object *req = json_object_new_array();
-    json_object_array_add(req, json_object_new_string("loc"));
-    json_object_array_add(req, json_object_new_string("msg"));
-    json_object_array_add(req, json_object_new_string("type"));
-    json_object *ve = prop("object", "ValidationError");
-    json_object_object_add(ve, "properties", props);
-    json_object_object_add(ve, "required", req);
-    json_object_object_add(schemas, "ValidationError", ve);
-}
-
-/* ---- operations ---------------------------------------------------------- */
 
 static void
 lower(const char *s, char *out, size_t outlen)
@@ -339,9 +305,49 @@ lower(const char *s, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-/* One route's operation object.  *validates: it answers 422 sometimes. */
+/* ---- operations --------------------------------------------------------- */
+
+static void
+status_key(int status, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%d", status);
+}
+
+/* The route's answers: its own, its documented others, and the 422. */
 static json_object *
-operation(const evf_route *rt, bool *validates)
+answers(build_t *b, const evf_route *rt, bool validates)
+{
+    char key[16];
+    json_object *all = json_object_new_object();
+    status_key(rt->status_code ? rt->status_code : 200, key, sizeof(key));
+    json_object *ok = rt->response_model
+        ? evf__oa_model_ref(b, rt->response_model) : json_object_new_object();
+    json_object_object_add(all, key, answer("Successful Response", ok));
+    for (const evf_response_doc *d = rt->responses; d && d->status; d++) {
+        const char *text = d->description;
+        if (!text)
+            text = evf_http_reason(d->status);
+        json_object *schema;
+        if (d->model) {
+            schema = evf__oa_model_ref(b, d->model);
+        } else {
+            schema = evf__oa_ref("HTTPError");
+            b->http_error = true;
+        }
+        status_key(d->status, key, sizeof(key));
+        json_object_object_add(all, key, answer(text ? text : "Response",
+                                                schema));
+    }
+    if (validates)
+        json_object_object_add(all, "422",
+                               answer("Validation Error",
+                                      evf__oa_ref("HTTPValidationError")));
+    return all;
+}
+
+/* One route's operation object. */
+static json_object *
+operation(build_t *b, const evf_route *rt)
 {
     json_object *op = json_object_new_object();
     char buf[1400];
@@ -380,48 +386,47 @@ operation(const evf_route *rt, bool *validates)
         json_object_object_add(op, "parameters", params);
     else
         json_object_put(params);
-    *validates = n > 0;
+    bool validates = n > 0;
 
-    if (rt->json_body) {
+    if (rt->body || rt->json_body) {
         json_object *body = json_object_new_object();
-        json_object_object_add(body, "content",
-                               json_content(json_object_new_object()));
+        json_object_object_add(body, "content", json_content(
+                                   rt->body ? evf__oa_model_ref(b, rt->body)
+                                            : json_object_new_object()));
         json_object_object_add(body, "required",
                                json_object_new_boolean(true));
         json_object_object_add(op, "requestBody", body);
-        *validates = true;
+        validates = true;
     }
-
-    json_object *answers = json_object_new_object();
-    json_object_object_add(answers, "200",
-                           answer("Successful Response",
-                                  json_object_new_object()));
-    if (*validates)
-        json_object_object_add(answers, "422",
-                               answer("Validation Error",
-                                      ref("HTTPValidationError")));
-    json_object_object_add(op, "responses", answers);
+    json_object_object_add(op, "responses", answers(b, rt, validates));
+    b->validates |= validates;
     return op;
 }
 
-/* False if any value in the tree is NULL (a failed json-c allocation). */
+/*
+ * False if a value in the tree is NULL where JSON null cannot be meant (a
+ * failed json-c allocation): nulls are only written as defaults and
+ * examples.
+ */
 static bool
-complete(json_object *o)
+complete(json_object *o, bool null_ok)
 {
     if (!o)
-        return false;
+        return null_ok;
     switch (json_object_get_type(o)) {
     case json_type_object: {
         json_object_object_foreach(o, k, v) {
-            (void)k;
-            if (!complete(v))
+            if (!complete(v, strcmp(k, "default") == 0))
+                return false;
+            if (strcmp(k, "examples") == 0 && v &&
+                !complete(v, true))
                 return false;
         }
         return true;
     }
     case json_type_array:
         for (size_t i = 0; i < json_object_array_length(o); i++)
-            if (!complete(json_object_array_get_idx(o, i)))
+            if (!complete(json_object_array_get_idx(o, i), null_ok))
                 return false;
         return true;
     default:
@@ -433,11 +438,12 @@ json_object *
 evf_openapi_build(const evf_route *routes, const evf_openapi_info_t *info,
                   char *err, size_t errlen)
 {
+    build_t b = { .schemas = json_object_new_object(), .err = err,
+                  .errlen = errlen };
     json_object *doc = json_object_new_object();
     json_object *inf = json_object_new_object();
     json_object *paths = json_object_new_object();
-    bool any_validates = false;
-    if (!doc || !inf || !paths)
+    if (!doc || !inf || !paths || !b.schemas)
         goto oom;
     json_object_object_add(doc, "openapi", json_object_new_string("3.1.0"));
     json_object_object_add(inf, "title", json_object_new_string(
@@ -452,6 +458,8 @@ evf_openapi_build(const evf_route *routes, const evf_openapi_info_t *info,
     json_object_object_add(doc, "info", inf);
     inf = NULL;
     json_object_object_add(doc, "paths", paths);
+    paths = NULL;
+    json_object *all = json_object_object_get(doc, "paths");
     for (const evf_route *rt = routes; rt && rt->method; rt++) {
         if (rt->hidden)
             continue;
@@ -459,30 +467,39 @@ evf_openapi_build(const evf_route *routes, const evf_openapi_info_t *info,
         path_format(rt->path, fmt, sizeof(fmt));
         lower(rt->method, method, sizeof(method));
         json_object *item;
-        if (!json_object_object_get_ex(paths, fmt, &item)) {
+        if (!json_object_object_get_ex(all, fmt, &item)) {
             item = json_object_new_object();
             if (!item)
                 goto oom;
-            json_object_object_add(paths, fmt, item);
+            json_object_object_add(all, fmt, item);
         }
-        bool validates = false;
-        json_object_object_add(item, method, operation(rt, &validates));
-        any_validates |= validates;
+        json_object_object_add(item, method, operation(&b, rt));
     }
-    if (any_validates) {
-        json_object *schemas = json_object_new_object();
+    if (b.failed)
+        goto fail;
+    if (b.validates)
+        evf__oa_validation_schemas(b.schemas);
+    if (b.http_error)
+        json_object_object_add(b.schemas, "HTTPError", evf__oa_http_error());
+    if (json_object_object_length(b.schemas)) {
         json_object *comp = json_object_new_object();
-        validation_schemas(schemas);
-        json_object_object_add(comp, "schemas", schemas);
+        json_object_object_add(comp, "schemas", b.schemas);
         json_object_object_add(doc, "components", comp);
+        b.schemas = NULL;
     }
-    if (!complete(doc))
+    if (!complete(doc, false))
         goto oom;
+    json_object_put(b.schemas);
+    evf_free(b.models);
     return doc;
 oom:
-    json_object_put(inf);
-    json_object_put(doc);
     snprintf(err, errlen, "out of memory building the OpenAPI document");
+fail:
+    json_object_put(b.schemas);
+    json_object_put(inf);
+    json_object_put(paths);
+    json_object_put(doc);
+    evf_free(b.models);
     return NULL;
 }
 

@@ -11,7 +11,11 @@
  * item; hidden routes left out; the 422 answer with its $ref on exactly
  * the routes that validate, and the HTTPValidationError and
  * ValidationError schemas it points to (none at all when nothing
- * validates); every $ref resolves; the rendered bytes are the same
+ * validates); a body model, a response model with its status, declared
+ * answers (a model's, and evf_raise's {"detail"} shape); model schemas as
+ * pydantic v2 writes them (constraints, enums, Optional as anyOf with
+ * null, defaults and examples, arrays, nested models each once under
+ * components); two models under one name refused; every $ref resolves; the rendered bytes are the same
  * document; the naming helpers on their own, and a buffer too short.
  */
 #include "config.h"
@@ -32,6 +36,60 @@ static void files(evf_req *r) { (void)r; }
 static void secret(evf_req *r) { (void)r; }
 static void plain(evf_req *r) { (void)r; }
 static void take_json(evf_req *r) { (void)r; }
+
+
+/* ---- models ---- */
+struct user {
+    int64_t id;
+    const char *email;
+};
+EVF_MODEL(user_model, struct user, "User",
+    .fields = EVF_FIELDS(
+        EVF_F_INT(struct user, id),
+        EVF_F_STR(struct user, email, .pattern = "^[^@]+@[^@]+$")));
+
+struct item {
+    const char *name;
+    double price;
+    evf_str_array tags;
+    const char *description;
+    int kind;
+    int64_t qty;
+    struct user *owner;
+    evf_opt_float discount;
+    EVF_ARRAY(struct user) watchers;
+};
+EVF_MODEL(item_model, struct item, "Item",
+    .forbid_extra = true, .description = "Something for sale.",
+    .fields = EVF_FIELDS(
+        EVF_F_STR(struct item, name, .min_length = 1, .max_length = 50,
+                  .description = "What it is called",
+                  .example = "\"hammer\""),
+        EVF_F_FLOAT(struct item, price, EVF_GT(0)),
+        EVF_F_ARRAY_STR(struct item, tags, .max_length = 10, .def = "[]"),
+        EVF_F_OPT_STR(struct item, description, .def = "null"),
+        EVF_F_ENUM(struct item, kind, EVF_ENUM_VALUES("tool", "food", "toy"),
+                   .def = "\"tool\""),
+        EVF_F_INT(struct item, qty, EVF_GE(1), EVF_LT(100), .def = "1"),
+        EVF_F_OPT_MODEL(struct item, owner, user_model, .def = "null"),
+        EVF_F_OPT_FLOAT(struct item, discount, EVF_LE(0.5), .def = "null"),
+        EVF_F_ARRAY_MODEL(struct item, watchers, user_model, .min_length = 1,
+                          .def = "[]")));
+
+struct stored {
+    int64_t id;
+    struct item *item;
+};
+EVF_MODEL(stored_model, struct stored, "StoredItem",
+    .fields = EVF_FIELDS(
+        EVF_F_INT(struct stored, id),
+        EVF_F_MODEL(struct stored, item, item_model)));
+
+/* Another model under a name already taken. */
+EVF_MODEL(impostor_model, struct user, "User",
+    .fields = EVF_FIELDS(EVF_F_INT(struct user, id)));
+
+static void create_item(evf_req *r) { (void)r; }
 
 static const evf_query search_q[] = {
     EVF_Q("q", EVF_STR),
@@ -54,6 +112,10 @@ static const evf_route routes[] = {
     EVF_GET("/secret", secret, .hidden = true),
     EVF_GET("/plain", plain),
     EVF_POST("/json", take_json, .json_body = true),
+    EVF_POST("/items", create_item, .body = &item_model,
+             .response_model = &stored_model, .status_code = 201,
+             .responses = EVF_RESPONSES({ 404, NULL, NULL },
+                                        { 409, "Taken", &user_model })),
     EVF_END
 };
 
@@ -197,7 +259,8 @@ test_hidden_and_methods(void)
     json_object *item = at(doc, "/paths/~1items~1{item_id}");
     CU_ASSERT_PTR_NOT_NULL_FATAL(item);
     CU_ASSERT_EQUAL(json_object_object_length(item), 2);
-    CU_ASSERT_EQUAL(json_object_object_length(at(doc, "/paths")), 6);
+    CU_ASSERT_EQUAL(json_object_object_length(at(doc, "/paths")), 7);
+    CU_ASSERT_EQUAL(json_object_object_length(at(doc, "/paths/~1items")), 1);
 }
 
 static void
@@ -274,6 +337,107 @@ test_refs_resolve(void)
 }
 
 static void
+test_body_and_responses(void)
+{
+    EQ("/paths/~1items/post/operationId", "\"create_item_items_post\"");
+    EQ("/paths/~1items/post/requestBody",
+       "{\"content\":{\"application/json\":{\"schema\":{\"$ref\":"
+       "\"#/components/schemas/Item\"}}},\"required\":true}");
+    EQ("/paths/~1items/post/responses/200", "(absent)");
+    EQ("/paths/~1items/post/responses/201",
+       "{\"description\":\"Successful Response\",\"content\":"
+       "{\"application/json\":{\"schema\":{\"$ref\":"
+       "\"#/components/schemas/StoredItem\"}}}}");
+    EQ("/paths/~1items/post/responses/404",
+       "{\"description\":\"Not Found\",\"content\":"
+       "{\"application/json\":{\"schema\":{\"$ref\":"
+       "\"#/components/schemas/HTTPError\"}}}}");
+    EQ("/paths/~1items/post/responses/409/description", "\"Taken\"");
+    EQ("/paths/~1items/post/responses/409/content/application~1json/schema",
+       "{\"$ref\":\"#/components/schemas/User\"}");
+    EQ("/paths/~1items/post/responses/422/description",
+       "\"Validation Error\"");
+    EQ("/components/schemas/HTTPError",
+       "{\"type\":\"object\",\"title\":\"HTTPError\",\"properties\":"
+       "{\"detail\":{\"type\":\"string\",\"title\":\"Detail\"}},"
+       "\"required\":[\"detail\"]}");
+}
+
+static void
+test_model_schemas(void)
+{
+    const char *it = "/components/schemas/Item";
+    char p[160];
+#define ITEM(sub, want) \
+    do { \
+        snprintf(p, sizeof(p), "%s%s", it, sub); \
+        EQ(p, want); \
+    } while (0)
+    ITEM("/type", "\"object\"");
+    ITEM("/title", "\"Item\"");
+    ITEM("/description", "\"Something for sale.\"");
+    ITEM("/additionalProperties", "false");
+    ITEM("/required", "[\"name\",\"price\"]");
+    ITEM("/properties/name",
+         "{\"type\":\"string\",\"minLength\":1,\"maxLength\":50,"
+         "\"title\":\"Name\",\"description\":\"What it is called\","
+         "\"examples\":[\"hammer\"]}");
+    ITEM("/properties/price",
+         "{\"type\":\"number\",\"exclusiveMinimum\":0.0,"
+         "\"title\":\"Price\"}");
+    ITEM("/properties/tags",
+         "{\"type\":\"array\",\"items\":{\"type\":\"string\"},"
+         "\"maxItems\":10,\"title\":\"Tags\",\"default\":[]}");
+    ITEM("/properties/description",
+         "{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"null\"}],"
+         "\"title\":\"Description\",\"default\":null}");
+    ITEM("/properties/kind",
+         "{\"type\":\"string\",\"enum\":[\"tool\",\"food\",\"toy\"],"
+         "\"title\":\"Kind\",\"default\":\"tool\"}");
+    ITEM("/properties/qty",
+         "{\"type\":\"integer\",\"minimum\":1,\"exclusiveMaximum\":100,"
+         "\"title\":\"Qty\",\"default\":1}");
+    ITEM("/properties/owner",
+         "{\"anyOf\":[{\"$ref\":\"#/components/schemas/User\"},"
+         "{\"type\":\"null\"}],\"title\":\"Owner\",\"default\":null}");
+    ITEM("/properties/discount",
+         "{\"anyOf\":[{\"type\":\"number\",\"maximum\":0.5},"
+         "{\"type\":\"null\"}],\"title\":\"Discount\",\"default\":null}");
+    ITEM("/properties/watchers",
+         "{\"type\":\"array\",\"items\":{\"$ref\":"
+         "\"#/components/schemas/User\"},\"minItems\":1,"
+         "\"title\":\"Watchers\",\"default\":[]}");
+#undef ITEM
+    EQ("/components/schemas/User",
+       "{\"properties\":{\"id\":{\"type\":\"integer\",\"title\":\"Id\"},"
+       "\"email\":{\"type\":\"string\",\"pattern\":\"^[^@]+@[^@]+$\","
+       "\"title\":\"Email\"}},\"type\":\"object\",\"required\":"
+       "[\"id\",\"email\"],\"title\":\"User\"}");
+    /* A nested model, not nullable: a bare $ref. */
+    EQ("/components/schemas/StoredItem/properties/item",
+       "{\"$ref\":\"#/components/schemas/Item\"}");
+    EQ("/components/schemas/StoredItem/additionalProperties", "(absent)");
+    CU_ASSERT_EQUAL(json_object_object_length(at(doc,
+                                                 "/components/schemas")), 6);
+}
+
+static void
+test_model_name_clash(void)
+{
+    static const evf_route clash[] = {
+        EVF_POST("/a", plain, .body = &user_model),
+        EVF_POST("/b", plain, .body = &impostor_model),
+        EVF_END
+    };
+    char err[128] = "";
+    CU_ASSERT_PTR_NULL(evf_openapi_build(clash, NULL, err, sizeof(err)));
+    CU_ASSERT_STRING_EQUAL(err, "two models are named 'User'");
+    size_t len;
+    CU_ASSERT_PTR_NULL(evf_openapi_render(clash, NULL, &len, err,
+                                          sizeof(err)));
+}
+
+static void
 test_render(void)
 {
     char err[64];
@@ -324,6 +488,9 @@ main(void)
         { "query parameters", test_query_params },
         { "hidden routes, methods on one path", test_hidden_and_methods },
         { "422 answers and schemas", test_validation_answers },
+        { "request body and responses", test_body_and_responses },
+        { "model schemas", test_model_schemas },
+        { "two models with one name", test_model_name_clash },
         { "every $ref resolves", test_refs_resolve },
         { "rendered bytes", test_render },
         { "names", test_names },
