@@ -17,7 +17,7 @@
 #    and titled by app options, root_path, and everything turned off.
 #
 # The tools are test-only, installed by `bash .ci/install-deps --test`
-# into /usr/local/lib/evfcgi-test-tools (EVFCGI_TEST_TOOLS overrides it);
+# into /opt/evfcgi-test-tools (EVFCGI_TEST_TOOLS overrides it);
 # without them the test fails, naming that command.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -25,7 +25,7 @@ set -euo pipefail
 need_daemon
 need curl
 need "$NGINX"
-TOOLS=${EVFCGI_TEST_TOOLS:-/usr/local/lib/evfcgi-test-tools}
+TOOLS=${EVFCGI_TEST_TOOLS:-/opt/evfcgi-test-tools}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 install_hint="install them with 'bash .ci/install-deps --test' (as root), or point EVFCGI_TEST_TOOLS at a directory holding tests/browser/package.json's packages"
 command -v node >/dev/null 2>&1 ||
