@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "demo.h"
 #include "evfcgi.h"
 
 /* GET /hello: the smallest async route. */
@@ -81,7 +82,13 @@ fetch_data_from_db(evf_req *r, int64_t item_id)
 static void
 read_item(evf_req *r)
 {
-    json_object *data = fetch_data_from_db(r, evf_path_int(r, "item_id"));
+    int64_t id = evf_path_int(r, "item_id");
+    json_object *data = fetch_data_from_db(r, id);
+    if (id < 0) {               /* no such item (documented: 404) */
+        json_object_put(data);
+        evf_raise(r, EVF_HTTP_NOT_FOUND, "Item not found");
+        return;
+    }
     evf_json(r, 200, data);
 }
 
@@ -451,7 +458,8 @@ static const evf_route routes[] = {
     EVF_GET("/hello", hello),
     EVF_POST("/echo", echo),
     EVF_GET("/big", big, .query = big_query),
-    EVF_GET("/items/{item_id:int}", read_item),
+    EVF_GET("/items/{item_id:int}", read_item,
+            .responses = demo_read_item_responses),
     EVF_GET("/sleep", sleep_ms, .query = sleep_query),
     EVF_GET("/gather", gather),
     EVF_GET("/events", events, .query = events_query),
@@ -463,6 +471,10 @@ static const evf_route routes[] = {
     EVF_GET("/deps-demo/stats", deps_stats),
     EVF_GET("/limited", limited),
     EVF_GET("/cache/items/{item_id:int}", cached_item),
+    /* ---- models (issue 12) ---- */
+    EVF_POST("/items", demo_create_item, .body = &demo_item_in_model,
+             .response_model = &demo_item_model,
+             .status_code = EVF_HTTP_CREATED),
     EVF_END
 };
 

@@ -12,6 +12,7 @@
 #include "deps_graph.h"
 #include "log.h"
 #include "mem.h"
+#include "model.h"
 #include "router.h"
 
 typedef struct option {
@@ -24,6 +25,7 @@ struct evf_app_ctx {
     char *origin;
     evf_route_entry_t *entries;
     size_t nentries;
+    struct evf_models *models;  /* compiled route models (issue 12) */
     bool started;
 };
 
@@ -79,6 +81,7 @@ ctx_free(evf_app_ctx *a)
     if (!a)
         return;
     evf_free(a->entries);
+    evf_models_free(a->models);
     evf_free(a->origin);
     if (a->dl)
         dlclose(a->dl);
@@ -139,6 +142,10 @@ add(const evf_app *app, const char *origin, void *dl)
         if (evf_deps_find_cycle(app->deps, rt->deps, err, sizeof(err)) < 0) {
             evf_log_error("%s: route %s: dependency cycle: %s", origin,
                           e->label, err);
+            goto rebuild;
+        }
+        if (evf__route_models(e, &a->models, err, sizeof(err)) < 0) {
+            evf_log_error("%s: route %s: %s", origin, e->label, err);
             goto rebuild;
         }
         if (evf_router_add(reg.router, rt->method, rt->path, e, app->name,

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "convert.h"
+#include "model_req.h"
 #include "request_int.h"
 #include "url.h"
 
@@ -150,15 +151,31 @@ parse_json_body(evf_req *r, json_object **errs)
     json_tokener *tok = json_tokener_new_ex(32);
     if (!tok)
         return;
-    json_object *obj = json_tokener_parse_ex(tok, (const char *)r->body.data,
-                                             (int)r->body.len);
+    const char *text = (const char *)r->body.data;
+    size_t len = r->body.len;
+    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
-    if (obj && jerr == json_tokener_success &&
-        json_tokener_get_parse_end(tok) == r->body.len) {
+    size_t end = json_tokener_get_parse_end(tok);
+    if (!obj && jerr == json_tokener_continue && end == len) {
+        /* A number or literal ending the body ("5", "null") waits for
+         * more: a NUL ends it, as the end of a string would. */
+        obj = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+    }
+    /* Whitespace may follow the value, as json.loads allows. */
+    while (jerr == json_tokener_success && end < len &&
+           strchr(" \t\r\n", text[end]) && text[end])
+        end++;
+    if (obj && jerr == json_tokener_success && end == len) {
         r->json = obj;
         evf_defer(r, put_json, obj);
+    } else if (!obj && jerr == json_tokener_success && end == len) {
+        /* The body is JSON's null: FastAPI finds no body there. */
+        add_error(errs, "missing", "body", NULL, "Field required", NULL);
     } else {
         json_object_put(obj);
+        /* A value followed by more than whitespace: Python's words. */
+        const char *desc = jerr == json_tokener_success ? "Extra data" : NULL;
         if (jerr == json_tokener_continue || jerr == json_tokener_success)
             jerr = json_tokener_error_parse_eof;
         if (!*errs)
@@ -168,15 +185,15 @@ parse_json_body(evf_req *r, json_object **errs)
                                    "json_invalid"));
         json_object *loc = json_object_new_array();
         json_object_array_add(loc, json_object_new_string("body"));
-        json_object_array_add(loc, json_object_new_int64(
-                                  (int64_t)json_tokener_get_parse_end(tok)));
+        json_object_array_add(loc, json_object_new_int64((int64_t)end));
         json_object_object_add(e, "loc", loc);
         json_object_object_add(e, "msg", json_object_new_string(
                                    "JSON decode error"));
         json_object_object_add(e, "input", json_object_new_object());
         json_object *ctx = json_object_new_object();
         json_object_object_add(ctx, "error", json_object_new_string(
-                                   json_tokener_error_desc(jerr)));
+                                   desc ? desc
+                                        : json_tokener_error_desc(jerr)));
         json_object_object_add(e, "ctx", ctx);
         json_object_array_add(*errs, e);
     }
@@ -262,8 +279,10 @@ evf__req_validate(evf_req *r, const evf_match_t *m)
     }
     if (nul_at)                 /* past the NUL, not in a parameter */
         nul_error(&errs, "path", NULL, r->path, r->path_len);
-    if (rt->json_body)
+    if (rt->json_body || rt->body)     /* a body model implies JSON */
         parse_json_body(r, &errs);
+    if (rt->body && evf__req_body_model(r, &errs) < 0)
+        goto nomem;
     /* Answered (422) after the dependencies, as FastAPI orders them. */
     r->errors = errs;
     return 0;

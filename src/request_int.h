@@ -90,6 +90,7 @@ struct evf_req {
     size_t nqvals;
     json_object *json;
     json_object *errors;    /* the 422 list, answered after the deps */
+    void *body_model;       /* the validated .body struct (arena), issue 12 */
     char *hdrs;             /* extra response headers, "N: v\r\n"... */
     size_t hdrs_len;
     bool answered;

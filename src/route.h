@@ -16,6 +16,8 @@ typedef struct evf_route_entry {
     char label[128];            /* "GET /items/{item_id:int}", for logs */
     double slow_logged_at;      /* stall detector: last warning */
     unsigned index;             /* among all apps' routes, for stats */
+    /* ---- models (issue 12) ---- */
+    const struct evf_cmodel *body_model;    /* of .body; owned by the app */
 } evf_route_entry_t;
 
 #endif

@@ -47,6 +47,27 @@ test_convert_int(void)
         { "-9223372036854775809", "int_parsing_size", 0 },
         { "1234567890123456789012345678901234567890", "int_parsing_size",
           0 },
+        /* pydantic's cleaning (clean_int_str): a fraction of zeros,
+         * underscores between digits, leading zeros. */
+        { "5.0", NULL, 5 },
+        { "-12.000", NULL, -12 },
+        { "0.0", NULL, 0 },
+        { "00.00", NULL, 0 },
+        { "1_000", NULL, 1000 },
+        { "-1_2_3", NULL, -123 },
+        { "0_0", NULL, 0 },
+        { "000_1", NULL, 1 },
+        { "+0", NULL, 0 },
+        { "5.", "int_parsing", 0 },
+        { ".0", "int_parsing", 0 },
+        { "5.01", "int_parsing", 0 },
+        { "1__0", "int_parsing", 0 },
+        { "_1", "int_parsing", 0 },
+        { "1_", "int_parsing", 0 },
+        { "+-1", "int_parsing", 0 },
+        { "-+1", "int_parsing", 0 },
+        { "1e3", "int_parsing", 0 },
+        { "0x10", "int_parsing", 0 },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t v = 12345;
