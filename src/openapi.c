@@ -416,10 +416,9 @@ complete(json_object *o, bool null_ok)
     switch (json_object_get_type(o)) {
     case json_type_object: {
         json_object_object_foreach(o, k, v) {
-            if (!complete(v, strcmp(k, "default") == 0))
-                return false;
-            if (strcmp(k, "examples") == 0 && v &&
-                !complete(v, true))
+            bool value = strcmp(k, "default") == 0 ||
+                         strcmp(k, "examples") == 0;
+            if (!complete(v, value))
                 return false;
         }
         return true;

@@ -67,7 +67,8 @@ EVF_MODEL(item_model, struct item, "Item",
                   .example = "\"hammer\""),
         EVF_F_FLOAT(struct item, price, EVF_GT(0)),
         EVF_F_ARRAY_STR(struct item, tags, .max_length = 10, .def = "[]"),
-        EVF_F_OPT_STR(struct item, description, .def = "null"),
+        EVF_F_OPT_STR(struct item, description, .def = "null",
+                      .example = "null"),
         EVF_F_ENUM(struct item, kind, EVF_ENUM_VALUES("tool", "food", "toy"),
                    .def = "\"tool\""),
         EVF_F_INT(struct item, qty, EVF_GE(1), EVF_LT(100), .def = "1"),
@@ -390,7 +391,8 @@ test_model_schemas(void)
          "\"maxItems\":10,\"title\":\"Tags\",\"default\":[]}");
     ITEM("/properties/description",
          "{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"null\"}],"
-         "\"title\":\"Description\",\"default\":null}");
+         "\"title\":\"Description\",\"default\":null,"
+         "\"examples\":[null]}");
     ITEM("/properties/kind",
          "{\"type\":\"string\",\"enum\":[\"tool\",\"food\",\"toy\"],"
          "\"title\":\"Kind\",\"default\":\"tool\"}");
