@@ -199,10 +199,20 @@ typedef struct evf_route {
     bool response_exclude_none; /* leave null fields out of the response */
     /* Other answers, for the docs only: EVF_RESPONSES(), or NULL. */
     const struct evf_response_doc *responses;
+    /* ---- OpenAPI document (/openapi.json, /docs, /redoc) ---- */
+    const char *handler_name;   /* set by EVF_ROUTE: the handler's name */
+    const char *operation_id;   /* NULL: FastAPI's, from name, path, method */
+    const char *summary;        /* NULL: the handler's name, "Read Item" */
+    const char *description;
+    const char *const *tags;    /* NULL-ended: EVF_TAGS("items") */
+    bool hidden;                /* left out of the document */
 } evf_route;
 
+#define EVF_TAGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
 #define EVF_ROUTE(m, p, h, ...) \
-    { .method = (m), .path = (p), .handler = (h), __VA_ARGS__ }
+    { .method = (m), .path = (p), .handler = (h), .handler_name = #h, \
+      __VA_ARGS__ }
 #define EVF_GET(p, h, ...)      EVF_ROUTE("GET", p, h, __VA_ARGS__)
 #define EVF_POST(p, h, ...)     EVF_ROUTE("POST", p, h, __VA_ARGS__)
 #define EVF_PUT(p, h, ...)      EVF_ROUTE("PUT", p, h, __VA_ARGS__)

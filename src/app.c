@@ -360,3 +360,21 @@ evf_apps_free(void)
     evf_free(reg.opts);
     memset(&reg, 0, sizeof(reg));
 }
+
+/* ---- the apps, for the docs pages (docs.c) -------------------------------- */
+
+size_t
+evf_apps_count(void)
+{
+    return reg.n;
+}
+
+const evf_app *
+evf_apps_at(size_t i, evf_app_ctx **ctx)
+{
+    if (i >= reg.n)
+        return NULL;
+    if (ctx)
+        *ctx = reg.apps[i];
+    return reg.apps[i]->app;
+}

@@ -43,4 +43,10 @@ void evf_apps_free(void);
 /* The router holding every app's routes (NULL before the first app). */
 const evf_router_t *evf_apps_router(void);
 
+/* ---- the apps, for the docs pages (docs.c) ---- */
+/* How many apps are registered (built-in pages included). */
+size_t evf_apps_count(void);
+/* App i in registration order and its context (if ctx), or NULL. */
+const evf_app *evf_apps_at(size_t i, evf_app_ctx **ctx);
+
 #endif

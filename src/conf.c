@@ -165,6 +165,19 @@ static const directive_t table[] = {
     { "max_requests_in_flight", "max-requests-in-flight", NULL, 0, T_UINT,
       SET(max_in_flight), 1, 10000000, N(10000), NULL,
       "requests open at once per worker (then FCGI_OVERLOADED)" },
+    /* ---- the OpenAPI document and its pages (docs.c) ---- */
+    { "openapi_url", "openapi-url", NULL, 0, T_STR, START(openapi_url), 0,
+      0, S("/openapi.json"), NULL,
+      "path of the apps' OpenAPI document; off: none (and no pages)" },
+    { "docs_url", "docs-url", NULL, 0, T_STR, START(docs_url), 0, 0,
+      S("/docs"), NULL, "path of the Swagger UI page; off: none" },
+    { "redoc_url", "redoc-url", NULL, 0, T_STR, START(redoc_url), 0, 0,
+      S("/redoc"), NULL, "path of the ReDoc page; off: none" },
+    { "docs_assets_url", "docs-assets-url", NULL, 0, T_STR,
+      START(docs_assets_url), 0, 0, S(NULL), "(jsDelivr)",
+      "where the pages load Swagger UI and ReDoc from" },
+    { "root_path", "root-path", NULL, 0, T_STR, START(root_path), 0, 0,
+      S(NULL), "(SCRIPT_NAME)", "prefix the front-end mounts the apps under" },
 };
 
 #define NROWS (sizeof(table) / sizeof(table[0]))

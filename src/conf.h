@@ -68,6 +68,10 @@ typedef struct evf_config {
     size_t nopts;
     bool daemonize;
     char *path;                 /* the file read, or NULL */
+    /* ---- the OpenAPI document and its pages (docs.c) ---- */
+    char *openapi_url, *docs_url, *redoc_url;  /* "off": none */
+    char *docs_assets_url;      /* NULL: the jsDelivr CDN */
+    char *root_path;            /* NULL: from SCRIPT_NAME */
 } evf_config_t;
 
 /* Every directive at its default.  0, or -1 when out of memory. */

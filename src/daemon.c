@@ -27,6 +27,7 @@
 #include "access.h"
 #include "app.h"
 #include "builtin.h"
+#include "docs.h"
 #include "cli.h"
 #include "conf.h"
 #include "coro.h"
@@ -163,6 +164,7 @@ out:
         unlink(c->pid_file);
     evf_apps_free();
     evf_builtin_free();
+    evf_docs_free();
     evf_gen_free(gen);
     evf_access_close();
     evf_coro_pool_destroy();

@@ -33,6 +33,7 @@
 #include "access.h"
 #include "app.h"
 #include "builtin.h"
+#include "docs.h"
 #include "cli.h"
 #include "conf.h"
 #include "coro.h"
@@ -132,6 +133,15 @@ register_apps(evf_gen_t *g, bool from_memory, char *err, size_t errlen)
         else
             snprintf(err, errlen, "-a %s: cannot load the app (see above)",
                      a->path);
+        return -1;
+    }
+    evf_docs_conf_t docs = {
+        .openapi_url = c->openapi_url, .docs_url = c->docs_url,
+        .redoc_url = c->redoc_url, .assets_url = c->docs_assets_url,
+        .root_path = c->root_path,
+    };
+    if (evf_docs_register(&docs) < 0) {
+        snprintf(err, errlen, "the OpenAPI pages are refused (see above)");
         return -1;
     }
     if (!g->builtin && !c->napps) {
