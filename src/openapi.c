@@ -5,9 +5,10 @@
  * that tools and habits carry over: operationIds and summaries derived
  * from the handler's name, parameter schemas titled from their names,
  * "Successful Response" and "Validation Error" answers, and the two
- * validation schemas under components.  Parameter locations go through
- * one switch (loc_name), so header and cookie parameters are one case
- * each once routes can declare them.  Everything is built with json-c
+ * validation schemas under components.  Parameters come from the path,
+ * the query, headers and cookies (one switch, loc_name); forms become the
+ * request body; the security schemes of a route's dependencies go under
+ * components/securitySchemes and the operation's security.  Everything is built with json-c
  * and checked for allocation failure at the end: a json-c constructor
  * that fails returns NULL, and adding NULL to an object or array is
  * harmless, so one walk over the finished tree (complete()) finds it.
@@ -128,6 +129,9 @@ evf__oa_type(evf_type t)
     case EVF_BOOL: name = "boolean"; break;
     case EVF_STR:
     case EVF_PATH: name = "string"; break;
+    case EVF_FILE:
+        json_object_object_add(s, "format", json_object_new_string("binary"));
+        break;
     }
     json_object_object_add(s, "type", json_object_new_string(name));
     return s;
@@ -196,15 +200,36 @@ param_obj(const char *name, enum loc where, bool required,
     return p;
 }
 
+/* The schema of one declared parameter or form field. */
 static json_object *
-query_param(const evf_query *q)
+param_schema(const evf_query *q, bool *required)
 {
     json_object *s = evf__oa_type(q->type);
     if (q->has_ge)
         json_object_object_add(s, "minimum", evf__oa_number(q->type, q->ge));
     if (q->has_le)
         json_object_object_add(s, "maximum", evf__oa_number(q->type, q->le));
-    bool required = !q->def && !q->optional;
+    if (q->choices) {
+        json_object *e = json_object_new_array();
+        for (const char *const *c = q->choices; *c; c++)
+            json_object_array_add(e, json_object_new_string(*c));
+        json_object_object_add(s, "enum", e);
+    }
+    if (q->list) {
+        /* List[T], with its bounds: a default does not apply. */
+        json_object *a = json_object_new_object();
+        json_object_object_add(a, "type", json_object_new_string("array"));
+        json_object_object_add(a, "items", s);
+        if (q->min_items)
+            json_object_object_add(a, "minItems", json_object_new_int64(
+                                       (int64_t)q->min_items));
+        if (q->max_items)
+            json_object_object_add(a, "maxItems", json_object_new_int64(
+                                       (int64_t)q->max_items));
+        *required = !q->optional;
+        return a;
+    }
+    *required = !q->def && !q->optional;
     if (q->def) {
         json_object *d = default_value(q->type, q->def);
         if (d)
@@ -217,7 +242,112 @@ query_param(const evf_query *q)
         s = json_object_new_object();
         json_object_object_add(s, "anyOf", any);
     }
-    return param_obj(q->name, LOC_QUERY, required, s);
+    return s;
+}
+
+static json_object *
+query_param(const evf_query *q)
+{
+    bool required;
+    json_object *s = param_schema(q, &required);
+    enum loc where = q->in == EVF_IN_HEADER ? LOC_HEADER
+                     : q->in == EVF_IN_COOKIE ? LOC_COOKIE : LOC_QUERY;
+    /* The name on the wire: a header's declared name with '-' for '_'
+     * (FastAPI's convert_underscores), unless an alias says otherwise. */
+    char wire[256];
+    const char *name = q->alias ? q->alias : q->name;
+    if (where == LOC_HEADER && !q->alias) {
+        size_t i = 0;
+        for (; q->name[i] && i + 1 < sizeof(wire); i++)
+            wire[i] = q->name[i] == '_' ? '-' : q->name[i];
+        wire[i] = '\0';
+        name = wire;
+    }
+    return param_obj(name, where, required, s);
+}
+
+/*
+ * A route's form (urlencoded, or multipart/form-data when it takes
+ * files), as one object schema.
+ */
+static json_object *
+form_body(const evf_query *form)
+{
+    bool files = false;
+    json_object *props = json_object_new_object();
+    json_object *req = json_object_new_array();
+    for (const evf_query *q = form; q->name; q++) {
+        bool required;
+        char title[256];
+        json_object *s = param_schema(q, &required);
+        evf_openapi_title(q->name, title, sizeof(title));
+        json_object_object_add(s, "title", json_object_new_string(title));
+        json_object_object_add(props, q->name, s);
+        if (required)
+            json_object_array_add(req, json_object_new_string(q->name));
+        files |= q->type == EVF_FILE;
+    }
+    json_object *schema = json_object_new_object();
+    json_object_object_add(schema, "type", json_object_new_string("object"));
+    json_object_object_add(schema, "properties", props);
+    if (json_object_array_length(req))
+        json_object_object_add(schema, "required", req);
+    else
+        json_object_put(req);
+    json_object *media = json_object_new_object();
+    json_object_object_add(media, "schema", schema);
+    json_object *c = json_object_new_object();
+    json_object_object_add(c, files ? "multipart/form-data"
+                                    : "application/x-www-form-urlencoded",
+                           media);
+    return c;
+}
+
+/*
+ * The security schemes of deps and their sub-dependencies: each added to
+ * b's securitySchemes (once) and to the operation's requirements.
+ */
+static void
+security_of(build_t *b, const evf_dep *const *deps, json_object *reqs,
+            unsigned depth)
+{
+    for (; deps && *deps && depth < 64; deps++) {
+        const evf_security *sec = (*deps)->security;
+        if (sec && sec->scheme_name) {
+            if (!json_object_object_get_ex(b->security, sec->scheme_name,
+                                           NULL)) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "type", json_object_new_string(
+                                           sec->type ? sec->type : "http"));
+                if (sec->scheme)
+                    json_object_object_add(o, "scheme",
+                                           json_object_new_string(
+                                               sec->scheme));
+                if (sec->bearer_format)
+                    json_object_object_add(o, "bearerFormat",
+                                           json_object_new_string(
+                                               sec->bearer_format));
+                if (sec->type && strcmp(sec->type, "apiKey") == 0) {
+                    json_object_object_add(o, "in", json_object_new_string(
+                        loc_name(sec->in == EVF_IN_COOKIE ? LOC_COOKIE
+                                 : sec->in == EVF_IN_QUERY ? LOC_QUERY
+                                                           : LOC_HEADER)));
+                    json_object_object_add(o, "name", json_object_new_string(
+                                               sec->name ? sec->name : ""));
+                }
+                if (sec->description)
+                    json_object_object_add(o, "description",
+                                           json_object_new_string(
+                                               sec->description));
+                json_object_object_add(b->security, sec->scheme_name, o);
+            }
+            json_object *r = json_object_new_object();
+            json_object_object_add(r, sec->scheme_name,
+                                   json_object_new_array());
+            json_object_array_add(reqs, r);
+        }
+        security_of(b, (*deps)->deps, reqs, depth + 1);
+    }
 }
 
 /*
@@ -388,7 +518,14 @@ operation(build_t *b, const evf_route *rt)
         json_object_put(params);
     bool validates = n > 0;
 
-    if (rt->body || rt->json_body) {
+    if (rt->form && rt->form[0].name) {
+        json_object *body = json_object_new_object();
+        json_object_object_add(body, "content", form_body(rt->form));
+        json_object_object_add(body, "required",
+                               json_object_new_boolean(true));
+        json_object_object_add(op, "requestBody", body);
+        validates = true;
+    } else if (rt->body || rt->json_body) {
         json_object *body = json_object_new_object();
         json_object_object_add(body, "content", json_content(
                                    rt->body ? evf__oa_model_ref(b, rt->body)
@@ -399,6 +536,12 @@ operation(build_t *b, const evf_route *rt)
         validates = true;
     }
     json_object_object_add(op, "responses", answers(b, rt, validates));
+    json_object *reqs = json_object_new_array();
+    security_of(b, rt->deps, reqs, 0);
+    if (json_object_array_length(reqs))
+        json_object_object_add(op, "security", reqs);
+    else
+        json_object_put(reqs);
     b->validates |= validates;
     return op;
 }
@@ -438,11 +581,11 @@ evf_openapi_build(const evf_route *routes, const evf_openapi_info_t *info,
                   char *err, size_t errlen)
 {
     build_t b = { .schemas = json_object_new_object(), .err = err,
-                  .errlen = errlen };
+                  .errlen = errlen, .security = json_object_new_object() };
     json_object *doc = json_object_new_object();
     json_object *inf = json_object_new_object();
     json_object *paths = json_object_new_object();
-    if (!doc || !inf || !paths || !b.schemas)
+    if (!doc || !inf || !paths || !b.schemas || !b.security)
         goto oom;
     json_object_object_add(doc, "openapi", json_object_new_string("3.1.0"));
     json_object_object_add(inf, "title", json_object_new_string(
@@ -480,21 +623,30 @@ evf_openapi_build(const evf_route *routes, const evf_openapi_info_t *info,
         evf__oa_validation_schemas(b.schemas);
     if (b.http_error)
         json_object_object_add(b.schemas, "HTTPError", evf__oa_http_error());
-    if (json_object_object_length(b.schemas)) {
+    if (json_object_object_length(b.schemas) ||
+        json_object_object_length(b.security)) {
         json_object *comp = json_object_new_object();
-        json_object_object_add(comp, "schemas", b.schemas);
+        if (json_object_object_length(b.schemas)) {
+            json_object_object_add(comp, "schemas", b.schemas);
+            b.schemas = NULL;
+        }
+        if (json_object_object_length(b.security)) {
+            json_object_object_add(comp, "securitySchemes", b.security);
+            b.security = NULL;
+        }
         json_object_object_add(doc, "components", comp);
-        b.schemas = NULL;
     }
     if (!complete(doc, false))
         goto oom;
     json_object_put(b.schemas);
+    json_object_put(b.security);
     evf_free(b.models);
     return doc;
 oom:
     snprintf(err, errlen, "out of memory building the OpenAPI document");
 fail:
     json_object_put(b.schemas);
+    json_object_put(b.security);
     json_object_put(inf);
     json_object_put(paths);
     json_object_put(doc);

@@ -21,6 +21,7 @@ typedef struct build {
     const evf_model **models;   /* the models in schemas, by name */
     size_t nmodels;
     bool validates;             /* some route answers 422 */
+    json_object *security;      /* components/securitySchemes */
     bool http_error;            /* some route documents {"detail": ...} */
     char *err;
     size_t errlen;

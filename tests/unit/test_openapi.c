@@ -423,6 +423,82 @@ test_model_schemas(void)
                                                  "/components/schemas")), 6);
 }
 
+/*
+ * Header, cookie and list parameters, a form with a file, and the security
+ * scheme of a dependency (and of a sub-dependency's), as FastAPI
+ * documents them.
+ */
+EVF_HTTP_BEARER(bearer_dep);
+EVF_API_KEY_COOKIE(session_dep, "session");
+static void *
+user_of(evf_req *r)
+{
+    (void)r;
+    return NULL;
+}
+static const evf_dep current_user = {
+    .name = "current_user", .resolve = user_of,
+    .deps = EVF_DEPS(&session_dep) };
+
+static const evf_query tk_query[] = {
+    EVF_Q("user_agent", EVF_STR, .in = EVF_IN_HEADER),
+    EVF_Q("token", EVF_STR, .in = EVF_IN_HEADER, .alias = "X-Token",
+          .optional = true),
+    EVF_Q("theme", EVF_STR, .in = EVF_IN_COOKIE, .def = "light",
+          .choices = EVF_STRS("light", "dark")),
+    EVF_Q("tag", EVF_STR, .list = true, .min_items = 1, .max_items = 5),
+    { .name = NULL },
+};
+static const evf_query tk_form[] = {
+    EVF_Q("note", EVF_STR),
+    EVF_Q("files", EVF_FILE),
+    { .name = NULL },
+};
+static const evf_route tk[] = {
+    EVF_GET("/t", plain, .query = tk_query,
+            .deps = EVF_DEPS(&bearer_dep, &current_user)),
+    EVF_POST("/up", plain, .form = tk_form),
+    EVF_END
+};
+
+static void
+test_toolkit_params(void)
+{
+    char err[128] = "";
+    json_object *saved = doc;
+    doc = evf_openapi_build(tk, NULL, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    EQ("/paths/~1t/get/parameters/0",
+       "{\"name\":\"user-agent\",\"in\":\"header\",\"required\":true,"
+       "\"schema\":{\"type\":\"string\",\"title\":\"User-Agent\"}}");
+    EQ("/paths/~1t/get/parameters/1/name", "\"X-Token\"");
+    EQ("/paths/~1t/get/parameters/1/in", "\"header\"");
+    EQ("/paths/~1t/get/parameters/1/required", "false");
+    EQ("/paths/~1t/get/parameters/2",
+       "{\"name\":\"theme\",\"in\":\"cookie\",\"required\":false,"
+       "\"schema\":{\"type\":\"string\",\"enum\":[\"light\",\"dark\"],"
+       "\"default\":\"light\",\"title\":\"Theme\"}}");
+    EQ("/paths/~1t/get/parameters/3",
+       "{\"name\":\"tag\",\"in\":\"query\",\"required\":true,"
+       "\"schema\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"
+       "\"minItems\":1,\"maxItems\":5,\"title\":\"Tag\"}}");
+    EQ("/paths/~1t/get/security",
+       "[{\"HTTPBearer\":[]},{\"APIKeyCookie\":[]}]");
+    EQ("/components/securitySchemes/HTTPBearer",
+       "{\"type\":\"http\",\"scheme\":\"bearer\"}");
+    EQ("/components/securitySchemes/APIKeyCookie",
+       "{\"type\":\"apiKey\",\"in\":\"cookie\",\"name\":\"session\"}");
+    EQ("/paths/~1up/post/requestBody/content/multipart~1form-data/schema",
+       "{\"type\":\"object\",\"properties\":{\"note\":{\"type\":"
+       "\"string\",\"title\":\"Note\"},\"files\":{\"format\":\"binary\","
+       "\"type\":\"string\",\"title\":\"Files\"}},"
+       "\"required\":[\"note\",\"files\"]}");
+    EQ("/paths/~1up/post/responses/422/description",
+       "\"Validation Error\"");
+    json_object_put(doc);
+    doc = saved;
+}
+
 static void
 test_model_name_clash(void)
 {
@@ -493,6 +569,7 @@ main(void)
         { "request body and responses", test_body_and_responses },
         { "model schemas", test_model_schemas },
         { "two models with one name", test_model_name_clash },
+        { "headers, cookies, lists, forms, security", test_toolkit_params },
         { "every $ref resolves", test_refs_resolve },
         { "rendered bytes", test_render },
         { "names", test_names },
