@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,13 +151,36 @@ parse_json_body(evf_req *r, json_object **errs)
     json_tokener *tok = json_tokener_new_ex(32);
     if (!tok)
         return;
-    json_object *obj = json_tokener_parse_ex(tok, (const char *)r->body.data,
-                                             (int)r->body.len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    if (obj && jerr == json_tokener_success &&
-        json_tokener_get_parse_end(tok) == r->body.len) {
+    /*
+     * JSON as RFC 8259 has it, in UTF-8: by default json-c also takes
+     * single quotes, trailing commas and bytes that are not UTF-8, and the
+     * handler would then get (and echo) strings no JSON body may carry.
+     */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+                           JSON_TOKENER_VALIDATE_UTF8);
+    json_object *obj = NULL;
+    enum json_tokener_error jerr = json_tokener_error_size;
+    size_t end = 0;
+    if (r->body.len <= INT_MAX) {   /* json-c takes an int length */
+        obj = json_tokener_parse_ex(tok, (const char *)r->body.data,
+                                    (int)r->body.len);
+        jerr = json_tokener_get_error(tok);
+        end = json_tokener_get_parse_end(tok);
+    }
+    if (jerr == json_tokener_continue && end == r->body.len) {
+        /*
+         * The body ends where a value might go on (a number, `null`):
+         * json-c waits for more input.  The body is all there is: say it
+         * ended, with the terminating NUL json-c understands.
+         */
+        obj = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+    }
+    /* A JSON null is a success with no object: the handler gets NULL. */
+    if (jerr == json_tokener_success && end == r->body.len) {
         r->json = obj;
-        evf_defer(r, put_json, obj);
+        if (obj)
+            evf_defer(r, put_json, obj);
     } else {
         json_object_put(obj);
         if (jerr == json_tokener_continue || jerr == json_tokener_success)
@@ -169,7 +193,7 @@ parse_json_body(evf_req *r, json_object **errs)
         json_object *loc = json_object_new_array();
         json_object_array_add(loc, json_object_new_string("body"));
         json_object_array_add(loc, json_object_new_int64(
-                                  (int64_t)json_tokener_get_parse_end(tok)));
+                                  (int64_t)end));
         json_object_object_add(e, "loc", loc);
         json_object_object_add(e, "msg", json_object_new_string(
                                    "JSON decode error"));
