@@ -153,8 +153,9 @@ parse_json_body(evf_req *r, json_object **errs)
         return;
     /*
      * JSON as RFC 8259 has it, in UTF-8: by default json-c also takes
-     * single quotes, trailing commas and bytes that are not UTF-8, and the
-     * handler would then get (and echo) strings no JSON body may carry.
+     * trailing commas and bytes that are not UTF-8, and the handler would
+     * then get (and echo) strings no JSON body may carry.  (Even strict,
+     * json-c 0.16 takes single-quoted strings.)
      */
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
                            JSON_TOKENER_VALIDATE_UTF8);
