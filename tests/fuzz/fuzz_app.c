@@ -312,7 +312,7 @@ fuzz_check_response(const uint8_t *p, size_t len, bool complete)
         FUZZ_CHECK(fuzz_valid_json(body, blen));
 }
 
-/* ---- the server's records, per request id --------------------------------- */
+/* ---- the server's records, per request id ------------------------------ */
 
 typedef struct rsp {
     uint8_t *out;

@@ -144,6 +144,10 @@ def request_seeds():
     s["json-bad"] = treq(0, "/json", "POST", b'{"a":1,}', "application/json")
     s["json-deep"] = treq(0, "/json", "POST", b"[" * 40 + b"]" * 40,
                           "application/json")
+    s["json-not-strict"] = (bytes([0, 0, 0]) + b"REQUEST_METHOD=POST\n"
+                            b"REQUEST_URI=/json\n"
+                            b"CONTENT_TYPE=application/json\n\n"
+                            b"{'k':[1,2,],}")
     s["json-empty"] = treq(0, "/json", "POST", b"", "application/json")
     s["echo"] = treq(0, "/echo", "POST", b"abc\x00def", "text/plain")
     s["echo-injected"] = treq(0, "/echo", "POST", b"x",
@@ -199,7 +203,8 @@ def conf_seeds(src):
                        b"slow_callback_ms = 3600000\ngrace = 1e7\n")
     s["bounds-over"] = b"[evfcgid]\nworkers = 257\n"
     s["bounds-under"] = b"[evfcgid]\nmax_params = 1023\n"
-    s["number-forms"] = (b"[evfcgid]\nmax_body = 1.5k\nrequest_deadline = 1e-3\n"
+    s["number-forms"] = (b"[evfcgid]\nmax_body = 1.5k\n"
+                         b"request_deadline = 1e-3\n"
                          b"grace = 0x10\n")
     s["number-bad"] = b"[evfcgid]\nthreads = 4.5\n"
     s["number-inf"] = b"[evfcgid]\nrequest_deadline = inf\n"
