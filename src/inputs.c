@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,11 +152,24 @@ parse_json_body(evf_req *r, json_object **errs)
     json_tokener *tok = json_tokener_new_ex(32);
     if (!tok)
         return;
+    /*
+     * JSON as RFC 8259 has it, in UTF-8: by default json-c also takes
+     * trailing commas and bytes that are not UTF-8, and the handler would
+     * then get (and echo) strings no JSON body may carry.  (Even strict,
+     * json-c 0.16 takes single-quoted strings.)
+     */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+                           JSON_TOKENER_VALIDATE_UTF8);
     const char *text = (const char *)r->body.data;
     size_t len = r->body.len;
-    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
+    json_object *obj = NULL;
+    enum json_tokener_error jerr = json_tokener_error_size;
+    size_t end = 0;
+    if (len <= INT_MAX) {       /* json-c takes an int length */
+        obj = json_tokener_parse_ex(tok, text, (int)len);
+        jerr = json_tokener_get_error(tok);
+        end = json_tokener_get_parse_end(tok);
+    }
     if (!obj && jerr == json_tokener_continue && end == len) {
         /* A number or literal ending the body ("5", "null") waits for
          * more: a NUL ends it, as the end of a string would. */

@@ -724,6 +724,52 @@ test_no_keep_conn(void)
     finish_conn();
 }
 
+/* ---- fuzz branch: JSON bodies (found by tests/fuzz/fuzz_request) ------ */
+
+/*
+ * A JSON body is RFC 8259 JSON in UTF-8: a bare number or string is one
+ * (json-c waited for more input after a number, and the body was refused
+ * 422); bytes that are not UTF-8 and trailing commas are not (json-c
+ * took them, and the handler echoed invalid JSON).
+ */
+static void
+test_json_bodies(void)
+{
+    static const struct {
+        const char *body;
+        int status;
+        const char *answer;     /* NULL: a json_invalid 422 */
+    } cases[] = {
+        { "1", 200, "1" },
+        { "-0.5", 200, "-0.5" },
+        { "\"x\"", 200, "\"x\"" },
+        { "{\"a\":7} ", 200, "{\"a\":7}" },
+        { "{\"a\":\"\xff\xfe\"}", 422, NULL },
+        { "[1,2,]", 422, NULL },
+    };
+    size_t n = sizeof(cases) / sizeof(cases[0]);
+    uint16_t ids[8];
+
+    open_conn();
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = (uint16_t)(i + 1);
+        send_req(ids[i], FCGI_KEEP_CONN, "POST", "/json", "application/json",
+                 cases[i].body);
+    }
+    ids[n] = 0;
+    CU_ASSERT_TRUE(run_until(all_ended, ids, 5.0));
+    for (size_t i = 0; i < n; i++) {
+        CU_ASSERT_EQUAL(status_of(ids[i]), cases[i].status);
+        if (cases[i].answer) {
+            CU_ASSERT_TRUE(body_is(ids[i], cases[i].answer));
+        } else {
+            CU_ASSERT_PTR_NOT_NULL(strstr(cl.rsp[ids[i]]->out,
+                                          "\"type\":\"json_invalid\""));
+        }
+    }
+    finish_conn();
+}
+
 /* ---- suite ------------------------------------------------------------ */
 
 static int
@@ -767,6 +813,8 @@ static CU_TestInfo tests[] = {
     { "stream resumed by another flush", test_stream_drain_by_read },
     { "200 multiplexed requests", test_multiplex },
     { "no FCGI_KEEP_CONN: close after", test_no_keep_conn },
+    /* fuzz branch */
+    { "JSON bodies: bare values, strict UTF-8", test_json_bodies },
     CU_TEST_INFO_NULL,
 };
 
