@@ -142,6 +142,36 @@ put_json(void *obj)
     json_object_put(obj);
 }
 
+/*
+ * Whether text is one JSON value followed by more than whitespace (strict
+ * parsing only says "unexpected character" there); *at is then where the
+ * extra begins, as Python's "Extra data" error places it.
+ */
+static bool
+extra_data(const char *text, size_t len, size_t *at)
+{
+    if (len > INT_MAX)
+        return false;
+    json_tokener *tok = json_tokener_new_ex(32);
+    if (!tok)
+        return false;
+    json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
+    json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+    bool extra = false;
+    if (json_tokener_get_error(tok) == json_tokener_success) {
+        size_t end = json_tokener_get_parse_end(tok);
+        while (end < len && strchr(" \t\r\n", text[end]) && text[end])
+            end++;
+        if (end < len) {
+            *at = end;
+            extra = true;
+        }
+    }
+    json_object_put(o);
+    json_tokener_free(tok);
+    return extra;
+}
+
 static void
 parse_json_body(evf_req *r, json_object **errs)
 {
@@ -190,6 +220,10 @@ parse_json_body(evf_req *r, json_object **errs)
         json_object_put(obj);
         /* A value followed by more than whitespace: Python's words. */
         const char *desc = jerr == json_tokener_success ? "Extra data" : NULL;
+        if (jerr == json_tokener_error_parse_utf8_string)
+            desc = "invalid UTF-8";
+        else if (!desc && extra_data(text, len, &end))
+            desc = "Extra data";
         if (jerr == json_tokener_continue || jerr == json_tokener_success)
             jerr = json_tokener_error_parse_eof;
         if (!*errs)
