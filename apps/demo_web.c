@@ -8,7 +8,6 @@
  * may call the demo with fetch(), cookies included (GET and POST), and
  * read both headers.
  */
-#include <stdio.h>
 #include <time.h>
 
 #include "demo.h"
@@ -34,12 +33,23 @@ static void
 timing_after(evf_req *r, int status, void *state)
 {
     const double *t0 = state;
-    char ms[32];
     (void)status;
     if (!t0)
         return;
-    snprintf(ms, sizeof(ms), "%.3f", (now() - *t0) * 1000);
-    evf_add_header(r, "X-Process-Time", ms);
+    /* Milliseconds with three decimals, written by hand: a printf of a
+     * double on every answer costs more than the rest of /hello. */
+    double us = (now() - *t0) * 1e6;
+    unsigned long long n = us > 0 && us < 1e15 ? (unsigned long long)us : 0;
+    char ms[32], *p = ms + sizeof(ms);
+    *--p = '\0';
+    for (int i = 0; i < 3; i++, n /= 10)
+        *--p = (char)('0' + n % 10);
+    *--p = '.';
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    evf_add_header(r, "X-Process-Time", p);
 }
 
 static const evf_middleware timing = {
