@@ -107,7 +107,10 @@ static void
 read_item(evf_req *r)
 {
     char body[96];
-    size_t len = fetch_data_from_db(r, evf_path_int(r, "item_id"), body);
+    int64_t item_id = evf_path_int(r, "item_id");
+    if (item_id < 0)        /* the documented 404: no such item */
+        evf_raise(r, EVF_HTTP_NOT_FOUND, "Item not found");
+    size_t len = fetch_data_from_db(r, item_id, body);
     evf_respond(r, 200, "application/json", body, len);
 }
 
@@ -485,35 +488,51 @@ cached_item(evf_req *r)
 }
 
 static const evf_route routes[] = {
-    EVF_GET("/hello", hello),
-    EVF_POST("/echo", echo),
-    EVF_GET("/big", big, .query = big_query),
+    EVF_GET("/hello", hello, .summary = "Say hello"),
+    EVF_POST("/echo", echo, .summary = "Echo the body back"),
+    EVF_GET("/big", big, .query = big_query,
+            .summary = "A body of the size asked for"),
     EVF_GET("/items/{item_id:int}", read_item,
-            .responses = demo_read_item_responses),
-    EVF_GET("/sleep", sleep_ms, .query = sleep_query),
-    EVF_GET("/gather", gather),
-    EVF_GET("/events", events, .query = events_query),
-    EVF_GET("/blocking", blocking, .blocking = true),
-    EVF_GET("/to-thread", to_thread),
-    EVF_GET("/blocking-wrong", blocking_wrong),
-    EVF_GET("/external-data", get_data, .deps = EVF_DEPS(&external_data)),
-    EVF_GET("/deps-demo", deps_demo, .deps = EVF_DEPS(&identity)),
-    EVF_GET("/deps-demo/stats", deps_stats),
-    EVF_GET("/limited", limited),
-    EVF_GET("/cache/items/{item_id:int}", cached_item),
+            .responses = demo_read_item_responses,
+            .summary = "Read an item (a 100 ms await)"),
+    EVF_GET("/sleep", sleep_ms, .query = sleep_query,
+            .summary = "Sleep without blocking the loop"),
+    EVF_GET("/gather", gather, .summary = "Three awaits at once"),
+    EVF_GET("/events", events, .query = events_query,
+            .summary = "Server-Sent Events"),
+    EVF_GET("/blocking", blocking, .blocking = true,
+            .summary = "A blocking route on the thread pool"),
+    EVF_GET("/to-thread", to_thread,
+            .summary = "Blocking work handed to the pool"),
+    EVF_GET("/blocking-wrong", blocking_wrong,
+            .summary = "What not to do: block the loop"),
+    EVF_GET("/external-data", get_data, .deps = EVF_DEPS(&external_data),
+            .summary = "Data from an upstream API (a dependency)"),
+    EVF_GET("/deps-demo", deps_demo, .deps = EVF_DEPS(&identity),
+            .summary = "A chain of dependencies"),
+    EVF_GET("/deps-demo/stats", deps_stats,
+            .summary = "Sessions opened and closed by /deps-demo"),
+    EVF_GET("/limited", limited, .summary = "Rate-limited (Redis)"),
+    EVF_GET("/cache/items/{item_id:int}", cached_item,
+            .summary = "Read an item through a Redis cache"),
     /* Forms and uploads (demo_forms.c). */
     EVF_POST("/upload", demo_upload, .form = demo_upload_form,
-             .blocking = true),
-    EVF_POST("/login", demo_login, .form = demo_login_form),
+             .blocking = true, .summary = "Upload files (multipart)"),
+    EVF_POST("/login", demo_login, .form = demo_login_form,
+             .summary = "Log in with a form"),
     /* toolkit (issue 13): demo_toolkit.c */
-    EVF_GET("/search", demo_search, .query = demo_search_query),
-    EVF_GET("/prefs", demo_prefs, .query = demo_prefs_query),
-    EVF_GET("/whoami", demo_whoami, .deps = EVF_DEPS(&demo_current_user)),
-    EVF_GET("/agent", demo_agent, .query = demo_agent_query),
+    EVF_GET("/search", demo_search, .query = demo_search_query,
+            .summary = "Search by tags (a list parameter)"),
+    EVF_GET("/prefs", demo_prefs, .query = demo_prefs_query,
+            .summary = "Preferences in a cookie"),
+    EVF_GET("/whoami", demo_whoami, .deps = EVF_DEPS(&demo_current_user),
+            .summary = "Who the bearer token says you are"),
+    EVF_GET("/agent", demo_agent, .query = demo_agent_query,
+            .summary = "Your User-Agent (a header parameter)"),
     /* ---- models (issue 12) ---- */
     EVF_POST("/items", demo_create_item, .body = &demo_item_in_model,
              .response_model = &demo_item_model,
-             .status_code = EVF_HTTP_CREATED),
+             .status_code = EVF_HTTP_CREATED, .summary = "Create an item"),
     EVF_END
 };
 

@@ -71,7 +71,7 @@ async function redoc(page, url, shot) {
     step(`open ${url}`);
     await page.goto(url, { timeout: TIMEOUT });
     // ReDoc renders each operation as a section titled with its summary.
-    const names = ['Read Item', 'Hello', 'Echo'];
+    const names = ['Read an item', 'Say hello', 'Echo the body back'];
     for (const name of names)
         await page.locator('h2', { hasText: name }).first()
             .waitFor({ timeout: TIMEOUT });

@@ -115,6 +115,9 @@ same_json "POST /items after the errors: id 3" \
 # 7. GET /items/{item_id}: unchanged by the POST route beside it.
 fetch "$base/items/5"
 check_eq "GET /items/5: 200" '200 {"item_id":5,"data":"some data"}' "$HTTP_STATUS $(body)"
+# ... and its documented 404, for an id no item can have.
+fetch "$base/items/-1"
+check_eq "GET /items/-1: the documented 404" '404 {"detail":"Item not found"}' "$HTTP_STATUS $(body)"
 
 assert_alive "$daemon" "after the model checks"
 stop_pid "$NGINX_PID"
