@@ -44,8 +44,14 @@ serve() {
     sock=$(sock_path "evf.$RANDOM.sock")
     EVFCGID=$1/src/evfcgid
     [[ -x $1/src/.libs/evfcgid ]] && EVFCGID=$1/src/.libs/evfcgid
+    # The burst holds BURST requests at once: above the default cap on
+    # requests in flight, in builds that have one.
+    local cap=()
+    LD_LIBRARY_PATH=$1/src/.libs "$EVFCGID" --directives 2>&1 |
+        grep -q max_requests_in_flight &&
+        cap=(--max-requests-in-flight $((BURST + 1000)))
     LD_LIBRARY_PATH=$1/src/.libs start_evfcgid -l "unix:$sock" \
-        -a "$1/apps/.libs/demo.so" -w 0 --status-path /status
+        -a "$1/apps/.libs/demo.so" -w 0 --status-path /status "${cap[@]}"
     ADDR=unix:$sock
 }
 
