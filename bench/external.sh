@@ -18,6 +18,10 @@ set -euo pipefail
 
 : "${CONCURRENCY:=1000}"
 need ss
+# Both nginx keep an idle upstream connection per request in flight (see
+# the README's keepalive sizing).
+BENCH_CONNS=$CONCURRENCY
+: "${NGINX_KEEPALIVE:=$CONCURRENCY}"
 
 # The upstream: its own evfcgid and nginx (plain HTTP proxying to it).
 NGINX_WORKER_CONNECTIONS=$((CONCURRENCY * 2 + 1024))
