@@ -42,7 +42,7 @@
 
 typedef struct transfer {
     CURL *easy;
-    size_t cap;                     /* most bytes of body (and of head) */
+    size_t cap;                     /* most bytes of the body kept */
     struct curl_slist *hdrs;
     evf_buf_t body;
     evf_buf_t head;
@@ -206,11 +206,12 @@ upstream_cap(void)
                ? evf_settings.max_body : EVF_HTTP_MAX_ANSWER;
 }
 
+/* Append n bytes to b, at most cap in all; 0 (curl fails) beyond it. */
 static size_t
-append(evf_buf_t *b, transfer_t *t, const char *p, size_t n)
+append(evf_buf_t *b, transfer_t *t, size_t cap, const char *p, size_t n)
 {
     /* The running count: an answer without Content-Length is cut too. */
-    if (n > t->cap - b->len) {
+    if (n > cap - b->len) {
         t->too_big = true;
         return 0;   /* makes curl fail the transfer */
     }
@@ -221,7 +222,7 @@ static size_t
 body_cb(char *p, size_t size, size_t n, void *ud)
 {
     transfer_t *t = ud;
-    return append(&t->body, t, p, size * n);
+    return append(&t->body, t, t->cap, p, size * n);
 }
 
 static size_t
@@ -229,11 +230,7 @@ head_cb(char *p, size_t size, size_t n, void *ud)
 {
     transfer_t *t = ud;
     /* Headers have the default cap: max_answer is about the body. */
-    size_t cap = t->cap;
-    t->cap = upstream_cap();
-    size_t done = append(&t->head, t, p, size * n);
-    t->cap = cap;
-    return done;
+    return append(&t->head, t, upstream_cap(), p, size * n);
 }
 
 /*
