@@ -142,6 +142,15 @@ put_json(void *obj)
     json_object_put(obj);
 }
 
+/* Where the JSON whitespace after position end of text stops. */
+static size_t
+skip_json_ws(const char *text, size_t len, size_t end)
+{
+    while (end < len && text[end] && strchr(" \t\r\n", text[end]))
+        end++;
+    return end;
+}
+
 /*
  * Whether text is one JSON value followed by more than whitespace (strict
  * parsing only says "unexpected character" there); *at is then where the
@@ -159,9 +168,7 @@ extra_data(const char *text, size_t len, size_t *at)
     json_object *o = json_tokener_parse_ex(tok, text, (int)len);
     bool extra = false;
     if (json_tokener_get_error(tok) == json_tokener_success) {
-        size_t end = json_tokener_get_parse_end(tok);
-        while (end < len && strchr(" \t\r\n", text[end]) && text[end])
-            end++;
+        size_t end = skip_json_ws(text, len, json_tokener_get_parse_end(tok));
         if (end < len) {
             *at = end;
             extra = true;
@@ -207,9 +214,8 @@ parse_json_body(evf_req *r, json_object **errs)
         jerr = json_tokener_get_error(tok);
     }
     /* Whitespace may follow the value, as json.loads allows. */
-    while (jerr == json_tokener_success && end < len &&
-           strchr(" \t\r\n", text[end]) && text[end])
-        end++;
+    if (jerr == json_tokener_success)
+        end = skip_json_ws(text, len, end);
     if (obj && jerr == json_tokener_success && end == len) {
         r->json = obj;
         evf_defer(r, put_json, obj);
