@@ -36,7 +36,6 @@ builds=()
 [[ -n $BEFORE ]] && builds+=("before=$BEFORE")
 builds+=("after=$top_builddir")
 
-field() { sed -n "s/.*[[:space:]]$1=\\([^ ]*\\).*/\\1/p; s/^$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n 1; }
 
 # serve BUILD_DIR: start that build's evfcgid -w 0 with its demo app.
 serve() {

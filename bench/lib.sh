@@ -194,6 +194,8 @@ run_wrk() {
 }
 
 # _us_per_req TICKS REQUESTS: CPU microseconds per request.
+# field NAME LINE: the value of NAME=VALUE in fcgi-load's result line.
+field() { sed -n "s/.*[[:space:]]$1=\\([^ ]*\\).*/\\1/p; s/^$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n 1; }
 _us_per_req() { awk -v t="$1" -v r="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t * 1e6 / hz / r }'; }
 
 # bench_header NAME DESCRIPTION: what was measured, where, with what.

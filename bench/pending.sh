@@ -137,7 +137,6 @@ load_run() {
     L_LINE[$uri]=$line
     L_US[$uri]=$(_us_per_req $((c1 - c0)) "$done_n")
 }
-field() { sed -n "s/.*[[:space:]]$1=\\([^ ]*\\).*/\\1/p; s/^$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n 1; }
 
 load_run /items/1
 load_run /hello

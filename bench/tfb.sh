@@ -104,7 +104,6 @@ direct=$("$FCGI_LOAD" "$addr" /db -c 8 -n "$DB_PENDING" -d "$DURATION") ||
     log "fcgi-load /db: exit status $? ($direct)"
 e1=$(cpu_ticks "$EVFCGID_PID")
 c1=$(pgcpu)
-field() { sed -n "s/.*[[:space:]]$1=\\([^ ]*\\).*/\\1/p; s/^$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n 1; }
 d_done=$(field completed "$direct")
 [[ -n $d_done && $d_done -gt 0 ]] || fail "fcgi-load /db completed nothing: $direct"
 d_rps=$(field rps "$direct")
