@@ -58,9 +58,16 @@
  * Bytes read from all connections in one loop iteration, at most (give or
  * take one read).  What is read is parsed and its requests started at
  * once, so this bounds the work of an iteration: under a burst, timers and
- * writes still come round every few milliseconds.  A connection left
- * unread stays readable (libev polls level-triggered) and is read in the
- * next iteration, after the others that were ready before it.
+ * writes still come round every few milliseconds.
+ *
+ * A connection found readable once the budget is spent joins the read
+ * queue, a FIFO served first in the next iterations; while it waits there
+ * its read watcher is stopped.  The queue is what makes the budget fair:
+ * libev runs the callbacks of one iteration newest event first, and epoll
+ * reports a connection that stays readable before those that became
+ * readable since, so without it the connections answered last (the
+ * busiest) would be read first in every iteration and the others could
+ * wait for seconds under load.
  */
 #define ITER_READ_BUDGET READ_BUF
 
@@ -77,6 +84,9 @@ static _Thread_local struct {
     unsigned iteration;         /* ev_iteration() of iter_read */
     size_t iter_read;           /* bytes read in that iteration */
     size_t read_budget;         /* ITER_READ_BUDGET, or a test's */
+    evf_conn_t *starved, *starved_tail;     /* the read queue (FIFO) */
+    ev_check feeder;            /* reads the queue first, each iteration */
+    ev_idle awake;              /* polls without sleeping while it waits */
 } reg = { .read_budget = ITER_READ_BUDGET };
 
 static void destroy(evf_conn_t *c);
@@ -610,16 +620,79 @@ feed(evf_conn_t *c, const uint8_t *buf, size_t len)
         c->partial = ev_now(evf__loop());
 }
 
+/* A new loop iteration: its budget is whole again. */
 static void
-read_cb(struct ev_loop *loop, ev_io *w, int revents)
+budget_renew(struct ev_loop *loop)
 {
-    evf_conn_t *c = container_of(w, evf_conn_t, rio);
-    (void)revents;
-
     if (reg.iteration != ev_iteration(loop)) {
         reg.iteration = ev_iteration(loop);
         reg.iter_read = 0;
     }
+}
+
+static void feed_starved(struct ev_loop *loop, ev_check *w, int revents);
+
+static void
+stay_awake(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+}
+
+/* Put c at the end of the read queue, its read watcher stopped. */
+static void
+starve(evf_conn_t *c)
+{
+    struct ev_loop *loop = evf__loop();
+    ev_io_stop(loop, &c->rio);
+    c->starved = true;
+    c->next_starved = NULL;
+    c->prev_starved = reg.starved_tail;
+    if (reg.starved_tail)
+        reg.starved_tail->next_starved = c;
+    else
+        reg.starved = c;
+    reg.starved_tail = c;
+    if (!ev_is_active(&reg.feeder)) {
+        ev_check_init(&reg.feeder, feed_starved);
+        ev_check_start(loop, &reg.feeder);
+        ev_idle_init(&reg.awake, stay_awake);
+        ev_idle_start(loop, &reg.awake);
+    }
+}
+
+/* Take c off the read queue; its watcher restarts unless it is closing. */
+static void
+unstarve(evf_conn_t *c)
+{
+    struct ev_loop *loop = evf__loop();
+    if (c->prev_starved)
+        c->prev_starved->next_starved = c->next_starved;
+    else
+        reg.starved = c->next_starved;
+    if (c->next_starved)
+        c->next_starved->prev_starved = c->prev_starved;
+    else
+        reg.starved_tail = c->prev_starved;
+    c->prev_starved = c->next_starved = NULL;
+    c->starved = false;
+    if (!c->closing)
+        ev_io_start(loop, &c->rio);
+    if (!reg.starved) {
+        ev_check_stop(loop, &reg.feeder);
+        ev_idle_stop(loop, &reg.awake);
+    }
+}
+
+/*
+ * Read c until its socket has nothing more or the iteration's budget is
+ * spent; in the second case c joins the read queue.  May destroy c.
+ */
+static void
+read_some(evf_conn_t *c)
+{
+    struct ev_loop *loop = evf__loop();
+    bool drained = false;
+
     hold(c);
     while (!c->closing && reg.iter_read < reg.read_budget) {
         ssize_t n = recv(c->fd, reg.rbuf, READ_BUF, 0);
@@ -627,12 +700,15 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
             reg.iter_read += (size_t)n;
             c->active = ev_now(loop);
             feed(c, reg.rbuf, (size_t)n);
-            if ((size_t)n < READ_BUF)
+            if ((size_t)n < READ_BUF) {
+                drained = true;
                 break;
+            }
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
+        drained = true;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (n < 0)
@@ -642,9 +718,40 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
         lose(c);
         break;
     }
+    if (!drained && !c->closing)
+        starve(c);
     if (!c->gone && evf_buf_used(&c->out))
         flush_later(c);
     unhold(c);
+}
+
+static void
+read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    evf_conn_t *c = container_of(w, evf_conn_t, rio);
+    (void)revents;
+
+    budget_renew(loop);
+    /* Others waited longer, or the budget is spent: queue behind them. */
+    if (reg.starved || reg.iter_read >= reg.read_budget) {
+        starve(c);
+        return;
+    }
+    read_some(c);
+}
+
+/* First in each iteration (libev runs check watchers before the I/O
+ * callbacks of the same poll): read the queue in order. */
+static void
+feed_starved(struct ev_loop *loop, ev_check *w, int revents)
+{
+    (void)w, (void)revents;
+    budget_renew(loop);
+    while (reg.starved && reg.iter_read < reg.read_budget) {
+        evf_conn_t *c = reg.starved;
+        unstarve(c);
+        read_some(c);
+    }
 }
 
 static void
@@ -725,6 +832,8 @@ destroy(evf_conn_t *c)
 
     c->holds++;     /* request cleanups must not re-enter destroy */
     lose(c);
+    if (c->starved)
+        unstarve(c);
     while ((r = any_req(c)))
         evf__req_abort(r, false);
     close(c->fd);
@@ -765,6 +874,8 @@ evf_conn_drain_all(void)
         evf_conn_t *next = c->next;
         ev_io_stop(evf__loop(), &c->rio);
         c->closing = true;
+        if (c->starved)
+            unstarve(c);
         if (!c->nreqs) {
             hold(c);
             unhold(c);

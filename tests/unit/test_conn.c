@@ -463,6 +463,103 @@ test_read_budget(void)
 }
 
 /*
+ * The budget is fair.  Eight connections, each answered at once and sent
+ * its next request as soon as its answer arrives; the budget lets one
+ * read through per iteration.  Every connection is served in turn: none
+ * waits while the busiest ones are read again and again.  (libev runs the
+ * I/O callbacks of an iteration newest event first, and epoll reports a
+ * connection that stayed readable before those that became readable
+ * since: without the read queue, the two connections answered last took
+ * every read and the six others starved.)
+ */
+#define FAIR_CONNS 8
+#define FAIR_ROUNDS 96
+
+static void
+fair_send(int fd)
+{
+    struct fw_buf b = { 0 }, nv = { 0 };
+    fw_begin_add(&b, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
+    fw_nv_add(&nv, "REQUEST_METHOD", 14, "GET", 3);
+    fw_nv_add(&nv, "REQUEST_URI", 11, "/hello", 6);
+    fw_nv_add(&nv, "QUERY_STRING", 12, "", 0);
+    fw_rec_add(&b, FCGI_PARAMS, 1, nv.p, nv.len, fw_pad8(nv.len));
+    fw_rec_add(&b, FCGI_PARAMS, 1, NULL, 0, 0);
+    fw_rec_add(&b, FCGI_STDIN, 1, NULL, 0, 0);
+    CU_ASSERT_FATAL(write(fd, b.p, b.len) == (ssize_t)b.len);
+    free(b.p);
+    free(nv.p);
+}
+
+/* END_REQUEST records among the whole records at the start of in (the
+ * rest, a record cut short, stays for the next read). */
+static unsigned
+fair_ends(struct fw_buf *in)
+{
+    unsigned ends = 0;
+    size_t off = 0;
+    while (in->len - off >= FCGI_HEADER_LEN) {
+        struct fw_rec rec;
+        fw_hdr_get(in->p + off, &rec);
+        size_t whole = FCGI_HEADER_LEN + rec.clen + rec.plen;
+        if (in->len - off < whole)
+            break;
+        ends += rec.type == FCGI_END_REQUEST;
+        off += whole;
+    }
+    memmove(in->p, in->p + off, in->len - off);
+    in->len -= off;
+    return ends;
+}
+
+static void
+test_read_budget_fair(void)
+{
+    int fd[FAIR_CONNS];
+    struct fw_buf in[FAIR_CONNS] = { { 0 } };
+    unsigned answers[FAIR_CONNS] = { 0 }, least = FAIR_ROUNDS;
+
+    for (int i = 0; i < FAIR_CONNS; i++) {
+        int sv[2];
+        CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        nonblock(sv[0]);
+        nonblock(sv[1]);
+        CU_ASSERT_FATAL(evf_conn_new(sv[1]) != NULL);
+        fd[i] = sv[0];
+    }
+    for (int i = 0; i < FAIR_CONNS; i++)
+        fair_send(fd[i]);
+    evf_conn_set_read_budget(1);
+    for (int round = 0; round < FAIR_ROUNDS; round++) {
+        ev_run(cl.loop, EVRUN_NOWAIT);
+        for (int i = 0; i < FAIR_CONNS; i++) {
+            ssize_t n;
+            do {
+                n = read(fd[i], fw_room(&in[i], 4096), 4096);
+                if (n > 0)
+                    in[i].len += (size_t)n;
+            } while (n > 0);
+            unsigned ends = fair_ends(&in[i]);
+            answers[i] += ends;
+            if (ends)
+                fair_send(fd[i]);
+        }
+    }
+    evf_conn_set_read_budget(0);
+    for (int i = 0; i < FAIR_CONNS; i++) {
+        if (answers[i] < least)
+            least = answers[i];
+        close(fd[i]);
+        free(in[i].p);
+    }
+    /* 96 iterations, one read each, 8 connections: about 6 answers each
+     * when fair (an answer leaves in the iteration after its read). */
+    CU_ASSERT(least >= 3);
+    run_until(no_conn, NULL, 2.0);
+    CU_ASSERT_EQUAL(evf_conn_count(), 0);
+}
+
+/*
  * Records for an id that just ended cross its END_REQUEST on the wire: an
  * ABORT after a request completed, late STDIN after an abort ended it,
  * STDIN after a complete request.  They are ignored: the connection, the
@@ -620,6 +717,7 @@ static CU_TestInfo tests[] = {
     { "records for an id that just ended", test_records_after_end },
     { "one send per connection per iteration", test_one_send_per_iteration },
     { "a read budget per loop iteration", test_read_budget },
+    { "the read budget is fair", test_read_budget_fair },
     { "garbage still closes", test_garbage_closes },
     CU_TEST_INFO_NULL,
 };
