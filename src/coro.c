@@ -26,6 +26,13 @@
  * bottom of the list, the ones unused longest; they stay on the list,
  * cold, and fault in again only if a bigger peak needs them.
  *
+ * Taken slots.  A request takes its slot when it begins and lives at the
+ * top of it (evf_coro_slot_take); its handler's coroutine starts later,
+ * below it (evf_coro_new_in), and the slot goes back when the request
+ * ends.  A coroutine's first frames touch the slot's top page anyway, so a
+ * request waiting in a shallow await costs that one page and nothing on
+ * the heap.
+ *
  * The pool is per thread (coroutines only run on loop threads).
  */
 #include "config.h"
@@ -42,6 +49,7 @@
 #include <unistd.h>
 
 #ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
 #ifdef EVF_SANITIZE_ADDRESS
@@ -74,6 +82,7 @@ struct evf_coro {
     size_t stack_len;
     void *extra;
     bool finished;
+    bool borrowed;          /* in a taken slot: freeing leaves the slot */
     void *fake_stack;       /* ASan: saved fake stack of the other side */
     const void *caller_bottom;
     size_t caller_size;
@@ -95,14 +104,22 @@ struct free_slot {
     region_t *region;
 };
 
+/* At the very top of a taken slot; the owner's bytes are just below. */
+struct evf_coro_slot {
+    struct free_slot fs;
+    char *below;            /* start of the owner's bytes */
+    bool busy;              /* a coroutine lives in it */
+};
+
 static _Thread_local struct {
     size_t stack_size;
     region_t *regions;
     struct free_slot *free; /* free slots, a stack (LIFO: warm first) */
     size_t nfree, free_cap;
     size_t ncold;           /* free[0 .. ncold) were given back */
-    size_t peak;            /* most coroutines live since the last trim */
-    size_t live, slots, nregions, guarded;
+    size_t peak;            /* most slots in use since the last trim */
+    size_t live;            /* slots in use: coroutines, taken slots */
+    size_t slots, nregions, guarded;
     bool guard_warned;
     evf_coro_t *current;
     evf_coro_t *starting;
@@ -353,30 +370,59 @@ trampoline(void)
     abort();    /* never resumed */
 }
 
-evf_coro_t *
-evf_coro_new(evf_coro_fn fn, void *arg, size_t extra, void **extra_out)
+/* Pop a free slot (growing the pool if none); false when out of memory. */
+static bool
+slot_pop(struct free_slot *fs)
 {
     if (!pool.nfree && grow() < 0)
-        return NULL;
-    struct free_slot fs = pool.free[--pool.nfree];
+        return false;
+    *fs = pool.free[--pool.nfree];
     if (pool.ncold > pool.nfree)
         pool.ncold = pool.nfree;
-    char *slot = fs.slot;
-    region_t *r = fs.region;
+    if (++pool.live > pool.peak)
+        pool.peak = pool.live;
+    return true;
+}
+
+static void
+slot_push(struct free_slot fs)
+{
+    pool.live--;
+    /* grow() sized the free list for every slot ever mapped. */
+    pool.free[pool.nfree++] = fs;
+}
+
+/* Mark [p, p + n) of a slot as fresh memory for valgrind (the frames of
+ * the slot's last coroutine may have left it "no access"). */
+static void
+slot_fresh(void *p, size_t n)
+{
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    VALGRIND_MAKE_MEM_UNDEFINED(p, n);
+#else
+    (void)p, (void)n;
+#endif
+}
+
+/* A coroutine whose stack ends at hi, in the slot fs. */
+static evf_coro_t *
+make(struct free_slot fs, char *hi, evf_coro_fn fn, void *arg, size_t extra,
+     void **extra_out)
+{
     size_t ps = page_size();
-    char *lo = slot + (r->guarded ? ps : 0);
-    char *hi = slot + r->slot_size;
+    char *lo = fs.slot + (fs.region->guarded ? ps : 0);
     size_t head = (sizeof(evf_coro_t) + 15) & ~(size_t)15;
     extra = (extra + 15) & ~(size_t)15;
 
     evf_coro_t *c = (evf_coro_t *)(hi - head);
+    slot_fresh((char *)c - extra, head + extra);
     memset(c, 0, sizeof(*c));
     c->extra = (char *)c - extra;
     memset(c->extra, 0, extra);
     c->fn = fn;
     c->arg = arg;
-    c->slot = slot;
-    c->region = r;
+    c->slot = fs.slot;
+    c->region = fs.region;
     c->stack = lo;
     c->stack_len = (size_t)((char *)c->extra - lo) & ~(size_t)15;
 
@@ -389,11 +435,57 @@ evf_coro_new(evf_coro_fn fn, void *arg, size_t extra, void **extra_out)
     c->ctx.uc_link = NULL;
     makecontext(&c->ctx, trampoline, 0);
 #endif
-    if (++pool.live > pool.peak)
-        pool.peak = pool.live;
     if (extra_out)
         *extra_out = c->extra;
     return c;
+}
+
+evf_coro_t *
+evf_coro_new(evf_coro_fn fn, void *arg, size_t extra, void **extra_out)
+{
+    struct free_slot fs;
+    if (!slot_pop(&fs))
+        return NULL;
+    return make(fs, fs.slot + fs.region->slot_size, fn, arg, extra,
+                extra_out);
+}
+
+void *
+evf_coro_slot_take(size_t size, evf_coro_slot_t **slot)
+{
+    struct free_slot fs;
+    if (!slot_pop(&fs))
+        return NULL;
+    size_t head = (sizeof(evf_coro_slot_t) + 15) & ~(size_t)15;
+    size = (size + 15) & ~(size_t)15;
+    char *hi = fs.slot + fs.region->slot_size;
+    evf_coro_slot_t *s = (evf_coro_slot_t *)(hi - head);
+    slot_fresh(hi - head - size, head + size);
+    s->fs = fs;
+    s->below = hi - head - size;
+    s->busy = false;
+    *slot = s;
+    return s->below;
+}
+
+evf_coro_t *
+evf_coro_new_in(evf_coro_slot_t *slot, evf_coro_fn fn, void *arg,
+                size_t extra, void **extra_out)
+{
+    assert(!slot->busy && "one coroutine at a time in a taken slot");
+    evf_coro_t *c = make(slot->fs, slot->below, fn, arg, extra, extra_out);
+    c->borrowed = true;
+    slot->busy = true;
+    return c;
+}
+
+void
+evf_coro_slot_give(evf_coro_slot_t *slot)
+{
+    if (!slot)
+        return;
+    assert(!slot->busy && "the slot's coroutine is freed first");
+    slot_push(slot->fs);
 }
 
 bool
@@ -453,11 +545,16 @@ evf_coro_free(evf_coro_t *c)
 #ifdef EVF_SANITIZE_ADDRESS
     /* A stack dropped mid-call keeps its frames' redzones poisoned. */
     __asan_unpoison_memory_region(c->stack,
-                                  (size_t)(slot + r->slot_size - c->stack));
+                                  (size_t)((char *)c->extra - c->stack));
 #endif
-    pool.live--;
-    /* grow() sized the free list for every slot ever mapped. */
-    pool.free[pool.nfree++] = (struct free_slot){ slot, r };
+    if (c->borrowed) {
+        size_t head = (sizeof(evf_coro_slot_t) + 15) & ~(size_t)15;
+        evf_coro_slot_t *s =
+            (evf_coro_slot_t *)(slot + r->slot_size - head);
+        s->busy = false;
+        return;
+    }
+    slot_push((struct free_slot){ slot, r });
 }
 
 size_t

@@ -9,8 +9,9 @@
  * Stacks come from a per-thread pool of slots carved from large mappings
  * and are reused, so a coroutine costs no system call to create and 100,000
  * of them use a few hundred memory mappings, not 200,000.  Each slot keeps
- * its evf_coro_t and the caller's "extra" bytes at the top of the stack.
- * Only pages a coroutine touched are resident.
+ * its evf_coro_t and the caller's "extra" bytes at the top of the stack
+ * (below them, in a taken slot, its owner's bytes).  Only pages a
+ * coroutine touched are resident.
  *
  * A suspended coroutine may be freed without being resumed again (that is
  * how a cancelled request unwinds): nothing on its stack runs, so whatever
@@ -51,8 +52,35 @@ void evf_coro_free(evf_coro_t *c);
 /* The extra bytes of c (as given by evf_coro_new). */
 void *evf_coro_extra(evf_coro_t *c);
 
+/*
+ * A slot taken ahead of its coroutine, for an owner whose memory should
+ * share the stack's first page: the request that will run on it.  The
+ * first frames of any coroutine touch that page anyway, so a request
+ * kept there and suspended in a shallow await costs one page in all.
+ */
+typedef struct evf_coro_slot evf_coro_slot_t;
+
+/*
+ * Take a slot and return size bytes (16-byte aligned, not zeroed) at its
+ * top, with the slot's handle in *slot; NULL when out of memory.  The
+ * bytes stay the caller's until evf_coro_slot_give(), and the slot counts
+ * as live meanwhile.
+ */
+void *evf_coro_slot_take(size_t size, evf_coro_slot_t **slot);
+
+/*
+ * A coroutine as evf_coro_new() makes, on the stack below the taken
+ * bytes of slot.  One at a time: the slot must have no live coroutine.
+ * evf_coro_free() leaves the slot taken.
+ */
+evf_coro_t *evf_coro_new_in(evf_coro_slot_t *slot, evf_coro_fn fn, void *arg,
+                            size_t extra, void **extra_out);
+
+/* Give a taken slot back (its coroutine, if any, freed already). */
+void evf_coro_slot_give(evf_coro_slot_t *slot);
+
 typedef struct evf_coro_stats {
-    size_t live;        /* coroutines not yet freed */
+    size_t live;        /* slots in use: coroutines and taken slots */
     size_t cached;      /* free slots kept ready */
     size_t warm;        /* of those, the ones whose pages are kept */
     size_t slots;       /* slots mapped in all */

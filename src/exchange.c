@@ -107,13 +107,13 @@ free_req(evf_req *r)
     }
     evf__forms_free(r);     /* uploads: closed and removed */
     json_object_put(r->errors);
-    evf_buf_free(&r->raw);
+    req_raw_free(r);
     evf_buf_free(&r->body);
     evf_buf_free(&r->pend);
     evf_arena_release(&r->arena);
     pthread_mutex_destroy(&r->mem_lock);
     evf_stats.in_flight--;
-    evf_free(r);
+    evf_coro_slot_give(r->slot);    /* r lives in it */
 }
 
 void
@@ -498,7 +498,7 @@ evf__req_start(evf_req *r)
         evf_stats.route_in_flight[r->route->index]++;
         r->counted = true;
     }
-    evf_task_t *t = evf__task_new(&r->tasks, main_task, r, NULL);
+    evf_task_t *t = evf__task_new_in(&r->tasks, r->slot, main_task, r, NULL);
     if (!t) {
         evf_log_error("%s: out of coroutine stacks", r->route->label);
         answer_now(r, 503, "Service Unavailable", NULL);

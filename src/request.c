@@ -189,10 +189,13 @@ evf_req *
 evf__req_new(void *owner, const evf_req_owner_ops *ops, uint16_t id,
              uint8_t flags)
 {
-    evf_req *r = evf_malloc(sizeof(*r));
+    evf_coro_slot_t *slot;
+    evf_req *r = evf_coro_slot_take(sizeof(*r), &slot);
     if (!r)
         return NULL;
     memset(r, 0, offsetof(evf_req, arena0));
+    r->slot = slot;
+    r->raw = (evf_buf_t){ .data = r->raw0, .cap = sizeof(r->raw0) };
     r->owner = owner;
     r->ops = ops;
     r->id = id;
@@ -337,7 +340,7 @@ scan_pairs(evf_req *r)
          * record boundaries, and drop the rest of the stream unstored.
          */
         r->reject = 431;
-        evf_buf_free(&r->raw);
+        req_raw_free(r);
     }
     return 0;
 }
@@ -357,7 +360,7 @@ evf__req_params(evf_req *r, const uint8_t *data, size_t len)
         return 0;   /* over the limit: the rest is read and dropped */
     if (len > evf_settings.max_params - r->raw.len) {
         r->reject = 431;
-        evf_buf_free(&r->raw);
+        req_raw_free(r);
         return 0;
     }
     /* raw.off is the strings' write position, not a consumed prefix: hide
@@ -365,11 +368,23 @@ evf__req_params(evf_req *r, const uint8_t *data, size_t len)
      * data down. */
     size_t wr = r->raw.off;
     r->raw.off = 0;
-    int rc = evf_buf_append(&r->raw, data, len);
+    int rc = 0;
+    if (r->raw.data == r->raw0 && len > r->raw.cap - r->raw.len) {
+        /* Past raw0: the stream moves to the heap. */
+        evf_buf_t heap = { 0 };
+        rc = evf_buf_reserve(&heap, r->raw.len + len);
+        if (rc == 0) {
+            memcpy(heap.data, r->raw0, r->raw.len);
+            heap.len = r->raw.len;
+            r->raw = heap;
+        }
+    }
+    if (rc == 0)
+        rc = evf_buf_append(&r->raw, data, len);
     r->raw.off = wr;
     if (rc < 0) {
         r->reject = 503;    /* out of memory: this request only */
-        evf_buf_free(&r->raw);
+        req_raw_free(r);
         return 0;
     }
     return scan_pairs(r);

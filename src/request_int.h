@@ -64,8 +64,17 @@ typedef struct background {
 } background_t;
 
 #define ARENA0 1024
+/*
+ * The PARAMS stream's first bytes go to raw0, inside the request: a web
+ * server's usual few hundred bytes cost no allocation.  A longer stream
+ * moves to the heap.  The request itself lives at the top of the stack
+ * slot its handler will run on (coro.h's evf_coro_slot_take), so a
+ * request waiting in an await touches one page in all.
+ */
+#define RAW0 512
 
 struct evf_req {
+    evf_coro_slot_t *slot;  /* the stack slot the request lives in */
     void *owner;
     const evf_req_owner_ops *ops;
     evf_req *link;
@@ -148,9 +157,19 @@ struct evf_req {
     const char *mw_origin;          /* a CORS simple request's Origin */
     const char *xrid;               /* the request id, or NULL */
     char arena0[ARENA0];
+    uint8_t raw0[RAW0];
 };
 
 #define req_of_tasks(g) container_of((g), evf_req, tasks)
+
+/* Free the PARAMS buffer (not when it is still raw0); it is empty after. */
+static inline void
+req_raw_free(evf_req *r)
+{
+    if (r->raw.data != r->raw0)
+        evf_buf_free(&r->raw);
+    r->raw = (evf_buf_t){ 0 };
+}
 
 /* The CGI param name, or NULL (pointers live as long as the request). */
 static inline const char *

@@ -177,6 +177,29 @@ put(char *dst, size_t at, const char *s, size_t len)
 }
 
 /*
+ * The answer could not be buffered (out of memory): try a 503 in as few
+ * bytes as there are, so the web server still gets a whole response.
+ * Returns EVF_EGONE: the handler's answer is lost either way.
+ */
+static int
+answer_unbuffered(evf_req *r, evf_buf_t *out)
+{
+    static const char head[] = "Status: 503 Service Unavailable\r\n"
+                               "Content-Type: application/json\r\n"
+                               "Content-Length: 32\r\n\r\n";
+    static const char body[] = "{\"detail\":\"Service Unavailable\"}";
+    _Static_assert(sizeof(body) - 1 == 32, "Content-Length above");
+    evf_log_error("%s: out of memory buffering the answer (status %d); "
+                  "answering 503", evf__req_label(r), r->status);
+    r->status = 503;
+    r->streaming = false;
+    if (evf_fcgi_write_stream2(out, FCGI_STDOUT, r->id, head,
+                               sizeof(head) - 1, body, sizeof(body) - 1) == 0)
+        evf_fcgi_write_stream(out, FCGI_STDOUT, r->id, NULL, 0);
+    return EVF_EGONE;
+}
+
+/*
  * Write the CGI response head and body (or, for a stream, the head only).
  * Returns 0, EVF_EINVAL when already answered or when ctype has a control
  * byte (then a 500 is answered instead, logged), EVF_EGONE when the client
@@ -240,7 +263,7 @@ answer(evf_req *r, int status, const char *ctype, const void *body,
     evf_buf_t *out = outbuf(r);
     if (evf_fcgi_write_stream2(out, FCGI_STDOUT, r->id, head, n,
                                body, len) < 0)
-        return EVF_EGONE;
+        return answer_unbuffered(r, out);
     if (!stream && evf_fcgi_write_stream(out, FCGI_STDOUT, r->id, NULL, 0) < 0)
         return EVF_EGONE;
     r->bytes_out += len;

@@ -95,8 +95,18 @@ entry(evf_coro_t *c, void *arg)
 evf_task_t *
 evf__task_new(evf_tasks_t *g, evf__task_fn fn, void *a, void *b)
 {
+    return evf__task_new_in(g, NULL, fn, a, b);
+}
+
+evf_task_t *
+evf__task_new_in(evf_tasks_t *g, evf_coro_slot_t *slot, evf__task_fn fn,
+                 void *a, void *b)
+{
     void *extra;
-    evf_coro_t *c = evf_coro_new(entry, NULL, sizeof(evf_task_t), &extra);
+    evf_coro_t *c = slot ? evf_coro_new_in(slot, entry, NULL,
+                                           sizeof(evf_task_t), &extra)
+                         : evf_coro_new(entry, NULL, sizeof(evf_task_t),
+                                        &extra);
     if (!c)
         return NULL;
     evf_task_t *t = extra;

@@ -25,6 +25,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "coro.h"
+
 typedef struct evf_task evf_task_t;
 typedef struct evf_tasks evf_tasks_t;
 
@@ -88,6 +90,10 @@ void evf__tasks_init(evf_tasks_t *g, const evf_tasks_ops *ops);
 /* A new task of g, not started.  NULL when out of stacks. */
 evf_task_t *evf__task_new(evf_tasks_t *g, evf__task_fn fn, void *a,
                           void *b);
+/* The same, on a slot the caller took (coro.h), below its bytes; NULL
+ * slot: a slot of its own. */
+evf_task_t *evf__task_new_in(evf_tasks_t *g, evf_coro_slot_t *slot,
+                             evf__task_fn fn, void *a, void *b);
 /* Start or continue t now (from the loop's stack only).  May end g. */
 void evf__task_run(evf_task_t *t);
 /* Start t on the next loop iteration (resumes never nest). */

@@ -7,8 +7,9 @@
  * freeing a suspended coroutine and reusing its slot, 10000 coroutines at
  * once with consistent pool statistics before and after freeing them all,
  * about 16 KiB of stack used by recursion inside a coroutine, the stack
- * size setting, warm stacks handed out first and trimmed when idle, and
- * evf_coro_pool_destroy() with nothing live.  Assertions
+ * size setting, warm stacks handed out first and trimmed when idle, slots
+ * taken ahead of their coroutines (the owner's bytes and a suspended
+ * coroutine on one page), and evf_coro_pool_destroy() with nothing live.  Assertions
  * are made on the loop's stack, from what the coroutines recorded.
  */
 #include "config.h"
@@ -435,6 +436,90 @@ test_warm_and_trim(void)
     CU_ASSERT_EQUAL(st.live, 0);
 }
 
+/* ---- taken slots ------------------------------------------------------- */
+
+#define TAKE_BYTES 2048
+#define TAKE_N 64
+
+/*
+ * A slot taken with bytes at its top, then a coroutine in it: the bytes
+ * are the owner's (the coroutine's stack ends below them, its frames never
+ * write them), the coroutine suspended in a shallow call and the owner's
+ * bytes share one resident page, freeing the coroutine leaves the slot
+ * taken and live, and a second coroutine can follow in the same slot.
+ * Fresh regions (the pool destroyed first) so that no page is warm.
+ */
+static void
+test_taken_slot(void)
+{
+    static evf_coro_slot_t *slot[TAKE_N];
+    static unsigned char *mine[TAKE_N];
+    static evf_coro_t *cs[TAKE_N];
+    static void *at[TAKE_N];
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+    evf_coro_stats_t st;
+
+    evf_coro_pool_destroy();
+    for (int i = 0; i < TAKE_N; i++) {
+        mine[i] = evf_coro_slot_take(TAKE_BYTES, &slot[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(mine[i]);
+        CU_ASSERT_EQUAL((uintptr_t)mine[i] % 16, 0);
+        memset(mine[i], 0xa5, TAKE_BYTES);
+    }
+    evf_coro_get_stats(&st);
+    CU_ASSERT_EQUAL(st.live, TAKE_N);
+    for (int i = 0; i < TAKE_N; i++) {
+        void *extra = NULL;
+        cs[i] = evf_coro_new_in(slot[i], where_fn, &at[i], 64, &extra);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(cs[i]);
+        CU_ASSERT((unsigned char *)extra + 64 <= mine[i]);
+        CU_ASSERT_TRUE(evf_coro_resume(cs[i]));
+        CU_ASSERT((unsigned char *)at[i] < (unsigned char *)extra);
+    }
+    evf_coro_get_stats(&st);
+    CU_ASSERT_EQUAL(st.live, TAKE_N);   /* a slot each, not two */
+
+    /* Suspended: each slot has exactly one resident page, the one the
+     * owner's bytes and the coroutine's frames share. */
+    for (int i = 0; i < TAKE_N; i++) {
+        unsigned char *top = mine[i] + TAKE_BYTES;
+        unsigned char *lo = (unsigned char *)
+            ((uintptr_t)top - 64 * 1024 & ~(uintptr_t)(ps - 1));
+        size_t pages = (size_t)(top - lo + ps - 1) / ps, in = 0;
+        unsigned char v[32];
+        CU_ASSERT_FATAL(pages <= sizeof(v));
+        CU_ASSERT_EQUAL_FATAL(mincore(lo, pages * ps, v), 0);
+        for (size_t k = 0; k < pages; k++)
+            in += v[k] & 1;
+        CU_ASSERT_EQUAL(in, 1);
+    }
+
+    for (int i = 0; i < TAKE_N; i++) {
+        CU_ASSERT_FALSE(evf_coro_resume(cs[i]));
+        evf_coro_free(cs[i]);
+        for (size_t k = 0; k < TAKE_BYTES; k++)
+            if (mine[i][k] != 0xa5) {
+                CU_FAIL("a coroutine wrote over its owner's bytes");
+                break;
+            }
+    }
+    evf_coro_get_stats(&st);
+    CU_ASSERT_EQUAL(st.live, TAKE_N);   /* the slots stay taken */
+
+    /* Another coroutine in the same slot, then the slots go back. */
+    int ran = 0;
+    evf_coro_t *c = evf_coro_new_in(slot[0], noop_fn, &ran, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_FALSE(evf_coro_resume(c));
+    CU_ASSERT_EQUAL(ran, 1);
+    evf_coro_free(c);
+    for (int i = 0; i < TAKE_N; i++)
+        evf_coro_slot_give(slot[i]);
+    evf_coro_get_stats(&st);
+    CU_ASSERT_EQUAL(st.live, 0);
+    CU_ASSERT_EQUAL(st.cached, st.slots);
+}
+
 /* ---- the end ------------------------------------------------------------ */
 
 static void
@@ -468,6 +553,7 @@ test_pool_destroy(void)
 static CU_TestInfo tests[] = {
     { "resume/yield ping-pong", test_pingpong },
     { "finished coroutine", test_finished },
+    { "a slot taken, then coroutines in it", test_taken_slot },
     { "extra bytes", test_extra },
     { "free a suspended coroutine, reuse its slot", test_free_suspended },
     { "10000 coroutines at once", test_many },
