@@ -480,7 +480,13 @@ test_taken_slot(void)
     CU_ASSERT_EQUAL(st.live, TAKE_N);   /* a slot each, not two */
 
     /* Suspended: each slot has exactly one resident page, the one the
-     * owner's bytes and the coroutine's frames share. */
+     * owner's bytes and the coroutine's frames share.  (With ucontext the
+     * coroutine's record holds two ucontext_t, about 2 KiB: two pages.) */
+#ifdef EVF_CORO_ASM
+    const size_t want_pages = 1;
+#else
+    const size_t want_pages = 2;
+#endif
     for (int i = 0; i < TAKE_N; i++) {
         unsigned char *top = mine[i] + TAKE_BYTES;
         unsigned char *lo = (unsigned char *)
@@ -491,7 +497,7 @@ test_taken_slot(void)
         CU_ASSERT_EQUAL_FATAL(mincore(lo, pages * ps, v), 0);
         for (size_t k = 0; k < pages; k++)
             in += v[k] & 1;
-        CU_ASSERT_EQUAL(in, 1);
+        CU_ASSERT_EQUAL(in, want_pages);
     }
 
     for (int i = 0; i < TAKE_N; i++) {
