@@ -71,7 +71,7 @@ typedef struct background {
  * slot its handler will run on (coro.h's evf_coro_slot_take), so a
  * request waiting in an await touches one page in all.
  */
-#define RAW0 512
+#define RAW0 1024
 
 struct evf_req {
     evf_coro_slot_t *slot;  /* the stack slot the request lives in */
