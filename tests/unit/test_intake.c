@@ -5,8 +5,9 @@
  * records every possible way, and a handler echoes what it sees (CGI
  * params through evf_param, the decoded path, a query value).  Covered:
  * the stream split into two records at every byte, and one byte per
- * record, give the same params (1- and 4-byte lengths, an empty value, a
- * 300-byte value, a 200-byte name); a NUL byte inside a name or value cuts
+ * record, give the same params (1- and 4-byte lengths, an empty value, an
+ * 800-byte value, a 200-byte name; the stream, over 1 KiB, outgrows the
+ * request's own PARAMS buffer at every cut); a NUL byte inside a name or value cuts
  * it there, as C strings do; a pair claiming to end past max_params is
  * answered 431 (its stream dropped, the connection kept, whatever the
  * record boundaries), while a pair ending exactly at the limit is served;
@@ -38,7 +39,7 @@ put_len(uint8_t *p, size_t n)
     return (size_t)(fw_nv_putlen(p, n) - p);
 }
 
-static char long_value[301], long_name[201];
+static char long_value[801], long_name[201];
 
 /* The params the handler reports, in its order. */
 static const char *const *
@@ -108,8 +109,8 @@ pair_raw(uint8_t *p, const void *name, size_t nl, const void *value,
 static void
 build_stream(void)
 {
-    memset(long_value, 'L', 300);
-    long_value[300] = '\0';
+    memset(long_value, 'L', 800);
+    long_value[800] = '\0';
     for (size_t i = 0; i < 200; i++)
         long_name[i] = (char)('a' + i % 26);
     long_name[200] = '\0';
@@ -118,7 +119,7 @@ build_stream(void)
     stream_len += PAIR("REQUEST_URI", "/echo/a%20b?x=1+2&y");
     stream_len += PAIR("QUERY_STRING", "x=1+2&y");
     stream_len += PAIR("EMPTY", "");
-    stream_len += pair_raw(stream + stream_len, "LONG", 4, long_value, 300);
+    stream_len += pair_raw(stream + stream_len, "LONG", 4, long_value, 800);
     stream_len += pair_raw(stream + stream_len, long_name, 200, "v", 1);
     stream_len += PAIR("NULV", "ab\0cd");
     stream_len += PAIR("Z\0Q", "z");
