@@ -7,7 +7,7 @@
 #   /sleep?ms=60000 in flight over 10 connections (--hold: all written,
 #   none answered yet). Reported from the serving process (the worker, not
 #   the master or a libtool wrapper): VmRSS before and during, the growth
-#   per pending request (target <= 8 KiB), the number of memory mappings
+#   per pending request (target <= 4 KiB: one stack page), the number of memory mappings
 #   against vm.max_map_count, and RSS once the client has gone.
 # Phase 2, CPU: fcgi-load -c 10 -n 1000 for LOAD_SECONDS on
 #   /items/1 (100 ms await: ideal 1000 / 0.1 s = 10,000 req/s) and on
@@ -32,7 +32,7 @@ set -euo pipefail
 : "${CONNS:=10}"
 : "${LOAD_SECONDS:=$DURATION}"
 : "${LOAD_PENDING:=1000}"
-TARGET_BYTES=8192
+TARGET_BYTES=4096
 HOLD_SECONDS=20
 
 [[ -x $FCGI_CLIENT ]] || { log "SKIP: FCGI_CLIENT='$FCGI_CLIENT' not found (make check builds tests/tools/fcgi-client)"; exit 77; }
