@@ -9,7 +9,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
@@ -369,10 +368,39 @@ evf_path(evf_req *r)
     return r->path;
 }
 
+/*
+ * The value of the CGI param key, or NULL.  A byte loop rather than
+ * strcmp: most names differ from key in their first bytes (a header's
+ * HTTP_X after the prefix), so a lookup costs a few instructions per param
+ * instead of a library call each (evf_header runs on every request for
+ * the request id and CORS).
+ */
+static const char *
+param_find(const evf_req *r, const char *key)
+{
+    for (size_t i = 0; i < r->nparams; i++) {
+        const char *a = r->params[i].name, *b = key;
+        while (*a == *b && *b) {
+            a++;
+            b++;
+        }
+        if (*a == *b)
+            return r->params[i].value;
+    }
+    return NULL;
+}
+
 const char *
 evf_param(evf_req *r, const char *name)
 {
-    return req_param(r, name);
+    return param_find(r, name);
+}
+
+/* True when name, of n bytes, is s in any case (ASCII). */
+static bool
+name_is(const char *name, size_t n, const char *s, size_t sn)
+{
+    return n == sn && strncasecmp(name, s, n) == 0;
 }
 
 const char *
@@ -383,14 +411,22 @@ evf_header(evf_req *r, const char *name)
     if (n + 6 > sizeof(cgi))
         return NULL;
     size_t o = 0;
-    if (strcasecmp(name, "Content-Type") && strcasecmp(name, "Content-Length")) {
+    if (!name_is(name, n, "Content-Type", 12) &&
+        !name_is(name, n, "Content-Length", 14)) {
         memcpy(cgi, "HTTP_", 5);
         o = 5;
     }
-    for (size_t i = 0; i < n; i++)
-        cgi[o++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+    /* Upper case in ASCII, '-' as '_': the CGI form of the name. */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == '-')
+            c = '_';
+        else if (c >= 'a' && c <= 'z')
+            c = (unsigned char)(c - 'a' + 'A');
+        cgi[o++] = (char)c;
+    }
     cgi[o] = '\0';
-    return req_param(r, cgi);
+    return param_find(r, cgi);
 }
 
 const void *
