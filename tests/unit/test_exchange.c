@@ -296,6 +296,32 @@ h_hdrs(evf_req *r)
     evf_respond(r, 200, "text/plain", "ok", 2);
 }
 
+/*
+ * /hdrs-long: values longer than a word, a control byte at each place of
+ * the first, second and last word (the check reads eight bytes at a time).
+ */
+static int long_bad[3 * 8], long_ok[4];
+
+static void
+h_hdrs_long(evf_req *r)
+{
+    char v[40];
+    static const char bad[] = { '\r', '\n', '\0' + 1, 0x1f, 0x7f };
+    for (int i = 0; i < 3 * 8; i++) {
+        memset(v, 'a', sizeof(v));
+        v[23] = 'z';
+        v[24] = '\0';
+        /* Positions 0-7, 8-15 and 16-23, a different control byte each. */
+        v[i] = bad[i % 5];
+        long_bad[i] = evf_add_header(r, "X-Bad", v);
+    }
+    long_ok[0] = evf_add_header(r, "X-L1", "0123456789abcdef0123456789");
+    long_ok[1] = evf_add_header(r, "X-L2", "01234567\t9abcdef01234\t6");
+    long_ok[2] = evf_add_header(r, "X-L3", "caf\xc3\xa9 \xe2\x82\xac ~ \xff\x80 !");
+    long_ok[3] = evf_add_header(r, "X-L4", " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
+    evf_respond(r, 200, "text/plain", "ok", 2);
+}
+
 /* /ctype: a content type carrying a header of its own. */
 static void
 h_ctype(evf_req *r)
@@ -348,6 +374,7 @@ static const evf_route routes[] = {
     EVF_GET("/small/{x}", h_small, .query = q_opt),
     EVF_GET("/busy", h_busy),
     EVF_GET("/hdrs", h_hdrs),
+    EVF_GET("/hdrs-long", h_hdrs_long),
     EVF_GET("/raise-bytes", h_raise_bytes),
     EVF_GET("/ctype", h_ctype),
     EVF_GET("/ctype-stream", h_ctype_stream),
@@ -497,6 +524,27 @@ test_header_injection(void)
                                 "Content-Type: application/json\r\n"
                                 "Content-Length: 15\r\n\r\n"
                                 "{\"detail\":\"no\"}"));
+    finish_conn();
+}
+
+/* Long values: every control byte refused wherever it is, the rest kept. */
+static void
+test_header_long_values(void)
+{
+    open_conn();
+    send_get(1, "/hdrs-long");
+    CU_ASSERT_TRUE(ended(1, 5.0));
+    for (int i = 0; i < 3 * 8; i++)
+        CU_ASSERT_EQUAL(long_bad[i], EVF_EINVAL);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(long_ok[i], 0);
+    CU_ASSERT_TRUE(stdout_is(1, "Status: 200 OK\r\n"
+        "Content-Type: text/plain\r\n"
+        "Content-Length: 2\r\n"
+        "X-L1: 0123456789abcdef0123456789\r\n"
+        "X-L2: 01234567\t9abcdef01234\t6\r\n"
+        "X-L3: caf\xc3\xa9 \xe2\x82\xac ~ \xff\x80 !\r\n"
+        "X-L4:  !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\r\n\r\nok"));
     finish_conn();
 }
 
@@ -796,6 +844,7 @@ static CU_TestInfo tests[] = {
     { "deadline: bounds evf_to_thread", test_deadline_thread },
     { "errors carry only their own headers", test_error_headers },
     { "response heads refuse injected headers", test_header_injection },
+    { "long header values checked word by word", test_header_long_values },
     { "NUL in values: 422; bodies stay UTF-8 JSON", test_nul_and_bytes },
     { "dependencies before the 422", test_deps_before_422 },
     { "declared dependencies in a blocking handler", test_blocking_depends },
