@@ -6,8 +6,10 @@
  * params through evf_param, the decoded path, a query value).  Covered:
  * the stream split into two records at every byte, and one byte per
  * record, give the same params (1- and 4-byte lengths, an empty value, a
- * 300-byte value, a 200-byte name); a NUL byte inside a name or value cuts
- * it there, as C strings do; a pair claiming to end past max_params is
+ * 300-byte value, a 200-byte name); a NUL byte inside a name or value (in
+ * its first bytes, a whole word or the last word) cuts it there, as C
+ * strings do; many pairs in one record or two; a pair claiming to end
+ * past max_params is
  * answered 431 (its stream dropped, the connection kept, whatever the
  * record boundaries), while a pair ending exactly at the limit is served;
  * a stream that ends inside a pair closes the connection; a stream over
@@ -44,7 +46,7 @@ static char long_value[301], long_name[201];
 static const char *const *
 names(void)
 {
-    static const char *n[10];
+    static const char *n[13];
     n[0] = "REQUEST_URI";
     n[1] = "QUERY_STRING";
     n[2] = "EMPTY";
@@ -52,9 +54,12 @@ names(void)
     n[4] = long_name;
     n[5] = "NULV";
     n[6] = "Z";
-    n[7] = "LAST";
-    n[8] = "MISSING";
-    n[9] = NULL;
+    n[7] = "NUL10";
+    n[8] = "NUL12";
+    n[9] = "W9";
+    n[10] = "LAST";
+    n[11] = "MISSING";
+    n[12] = NULL;
     return n;
 }
 
@@ -140,6 +145,10 @@ build_stream(void)
     stream_len += pair_raw(stream + stream_len, long_name, 200, "v", 1);
     stream_len += PAIR("NULV", "ab\0cd");
     stream_len += PAIR("Z\0Q", "z");
+    /* NUL bytes in a full word and in the last, overlapping one. */
+    stream_len += PAIR("NUL10", "0123456789\0abcdef");
+    stream_len += PAIR("NUL12", "0123456789ab\0");
+    stream_len += PAIR("W9", "012345678");
     stream_len += PAIR("LAST", "end");
 }
 
@@ -150,7 +159,8 @@ build_want(void)
 {
     snprintf(want, sizeof(want),
              "REQUEST_URI=/echo/a%%20b?x=1+2&y\nQUERY_STRING=x=1+2&y\n"
-             "EMPTY=\nLONG=%s\n%s=v\nNULV=ab\nZ=z\nLAST=end\nMISSING!\n"
+             "EMPTY=\nLONG=%s\n%s=v\nNULV=ab\nZ=z\nNUL10=0123456789\n"
+             "NUL12=0123456789ab\nW9=012345678\nLAST=end\nMISSING!\n"
              "path=/echo/a b\nx=1 2\n", long_value, long_name);
 }
 
