@@ -369,24 +369,19 @@ evf_path(evf_req *r)
 }
 
 /*
- * The value of the CGI param key, or NULL.  A byte loop rather than
- * strcmp: most names differ from key in their first bytes (a header's
- * HTTP_X after the prefix), so a lookup costs a few instructions per param
- * instead of a library call each (evf_header runs on every request for
- * the request id and CORS).
+ * The value of the CGI param key, or NULL.  The first bytes are compared
+ * before strcmp: most names differ there (a header's CGI name from all
+ * but the few other HTTP_ ones), and evf_header runs on every request of
+ * an app with the request-id middleware or CORS.
  */
 static const char *
 param_find(const evf_req *r, const char *key)
 {
-    for (size_t i = 0; i < r->nparams; i++) {
-        const char *a = r->params[i].name, *b = key;
-        while (*a == *b && *b) {
-            a++;
-            b++;
-        }
-        if (*a == *b)
-            return r->params[i].value;
-    }
+    const pair_t *t = r->params;
+    char c0 = key[0];
+    for (size_t i = 0, n = r->nparams; i < n; i++)
+        if (t[i].name[0] == c0 && strcmp(t[i].name, key) == 0)
+            return t[i].value;
     return NULL;
 }
 

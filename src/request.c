@@ -236,20 +236,15 @@ evf__req_link(evf_req *r)
     return &r->link;
 }
 
-/* The first pair named key in t[0..n), its value, or NULL (a byte loop:
- * names mostly differ in their first bytes). */
+/* The first pair named key in t[0..n), its value, or NULL (first bytes
+ * compared before strcmp: most names differ there). */
 static const char *
 find_pair(const pair_t *t, size_t n, const char *key)
 {
-    for (size_t i = 0; i < n; i++) {
-        const char *a = t[i].name, *b = key;
-        while (*a == *b && *b) {
-            a++;
-            b++;
-        }
-        if (*a == *b)
+    char c0 = key[0];
+    for (size_t i = 0; i < n; i++)
+        if (t[i].name[0] == c0 && strcmp(t[i].name, key) == 0)
             return t[i].value;
-    }
     return NULL;
 }
 
