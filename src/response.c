@@ -64,17 +64,20 @@ evf__req_take_pending(evf_req *r)
 }
 
 /*
- * An RFC 9110 token character (tchar): a digit, a letter or one of
- * !#$%&'*+-.^_`|~, as a bitmap of the 128 ASCII codes (this runs for
- * every byte of every header name an answer carries).
+ * RFC 9110 token characters (tchar): a digit, a letter or one of
+ * !#$%&'*+-.^_`|~, by byte (this runs for every byte of every header name
+ * an answer carries).  Rows of 16 from 0x00; 0x80 and up are not tokens.
  */
-static bool
-is_tchar(unsigned char c)
-{
-    static const uint64_t map[2] = { 0x03ff6cfa00000000u,
-                                     0x57ffffffc7fffffeu };
-    return c < 128 && (map[c >> 6] >> (c & 63) & 1);
-}
+static const unsigned char tchar[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
+};
 
 /*
  * True when a header value has no control byte (HTAB aside): a CR or LF
@@ -112,9 +115,11 @@ name_ok(const char *name, size_t nl)
 {
     if (!nl)
         return false;
+    unsigned ok = 1;
     for (size_t i = 0; i < nl; i++)
-        if (!is_tchar((unsigned char)name[i]))
-            return false;
+        ok &= tchar[(unsigned char)name[i]];
+    if (!ok)
+        return false;
     return !(nl == 6 && !strncasecmp(name, "Status", 6)) &&
            !(nl == 14 && !strncasecmp(name, "Content-Length", 14));
 }

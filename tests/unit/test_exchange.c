@@ -322,6 +322,19 @@ h_hdrs_long(evf_req *r)
     evf_respond(r, 200, "text/plain", "ok", 2);
 }
 
+/* /hdrs-names: "X" and each byte 1-255 as a header name. */
+static int name_rc[256];
+
+static void
+h_hdrs_names(evf_req *r)
+{
+    for (int c = 1; c < 256; c++) {
+        char name[3] = { 'X', (char)c, '\0' };
+        name_rc[c] = evf_add_header(r, name, "v");
+    }
+    evf_respond(r, 200, "text/plain", "ok", 2);
+}
+
 /* /ctype: a content type carrying a header of its own. */
 static void
 h_ctype(evf_req *r)
@@ -375,6 +388,7 @@ static const evf_route routes[] = {
     EVF_GET("/busy", h_busy),
     EVF_GET("/hdrs", h_hdrs),
     EVF_GET("/hdrs-long", h_hdrs_long),
+    EVF_GET("/hdrs-names", h_hdrs_names),
     EVF_GET("/raise-bytes", h_raise_bytes),
     EVF_GET("/ctype", h_ctype),
     EVF_GET("/ctype-stream", h_ctype_stream),
@@ -545,6 +559,29 @@ test_header_long_values(void)
         "X-L2: 01234567\t9abcdef01234\t6\r\n"
         "X-L3: caf\xc3\xa9 \xe2\x82\xac ~ \xff\x80 !\r\n"
         "X-L4:  !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\r\n\r\nok"));
+    finish_conn();
+}
+
+/* A header name takes exactly RFC 9110's token characters. */
+static void
+test_header_name_bytes(void)
+{
+    static const char tchars[] = "!#$%&'*+-.^_`|~0123456789"
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    open_conn();
+    send_get(1, "/hdrs-names");
+    CU_ASSERT_TRUE(ended(1, 5.0));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    size_t bad = 0;
+    for (int c = 1; c < 256; c++) {
+        bool token = c < 128 && strchr(tchars, c);
+        if (name_rc[c] != (token ? 0 : EVF_EINVAL)) {
+            fprintf(stderr, "\n    name byte 0x%02x: %d\n", c, name_rc[c]);
+            bad++;
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_TRUE(has_header(1, "X~: v"));
     finish_conn();
 }
 
@@ -845,6 +882,7 @@ static CU_TestInfo tests[] = {
     { "errors carry only their own headers", test_error_headers },
     { "response heads refuse injected headers", test_header_injection },
     { "long header values checked word by word", test_header_long_values },
+    { "header names: token bytes only", test_header_name_bytes },
     { "NUL in values: 422; bodies stay UTF-8 JSON", test_nul_and_bytes },
     { "dependencies before the 422", test_deps_before_422 },
     { "declared dependencies in a blocking handler", test_blocking_depends },
