@@ -120,8 +120,10 @@ name_ok(const char *name, size_t nl)
         ok &= tchar[(unsigned char)name[i]];
     if (!ok)
         return false;
-    return !(nl == 6 && !strncasecmp(name, "Status", 6)) &&
-           !(nl == 14 && !strncasecmp(name, "Content-Length", 14));
+    char c0 = (char)(name[0] | 0x20);
+    return !(nl == 6 && c0 == 's' && !strncasecmp(name, "Status", 6)) &&
+           !(nl == 14 && c0 == 'c' &&
+             !strncasecmp(name, "Content-Length", 14));
 }
 
 /*
