@@ -353,9 +353,20 @@ scan_pairs(evf_req *r)
     while ((rc = evf_fcgi_params_next(&scan, r->raw.data, r->raw.len,
                                       evf_settings.max_params, &p)) > 0) {
         char *base = (char *)r->raw.data;
-        char *name = base + r->raw.off;
-        char *value = store_str(name, p.name, p.nlen);
-        char *end = store_str(value, p.value, p.vlen);
+        char *name = base + r->raw.off, *value, *end;
+        /* Name and value are adjacent: one search tells whether either
+         * has a NUL byte (almost never). */
+        if (!memchr(p.name, '\0', p.nlen + p.vlen)) {
+            memmove(name, p.name, p.nlen);
+            name[p.nlen] = '\0';
+            value = name + p.nlen + 1;
+            memmove(value, p.value, p.vlen);
+            value[p.vlen] = '\0';
+            end = value + p.vlen + 1;
+        } else {
+            value = store_str(name, p.name, p.nlen);
+            end = store_str(value, p.value, p.vlen);
+        }
         r->raw.off = (size_t)(end - base);
         r->npairs++;
         if (table && k < TABLE_NOW) {
