@@ -350,10 +350,13 @@ scan_pairs(evf_req *r)
     bool table = r->npairs == 0;
     int rc;
 
-    while ((rc = evf_fcgi_params_next(&scan, r->raw.data, r->raw.len,
-                                      evf_settings.max_params, &p)) > 0) {
-        char *base = (char *)r->raw.data;
-        char *name = base + r->raw.off, *value, *end;
+    /* The buffer does not move while scanning: its fields in locals. */
+    uint8_t *data = r->raw.data;
+    size_t len = r->raw.len, limit = evf_settings.max_params;
+    char *w = (char *)data + r->raw.off;
+    size_t npairs = r->npairs;
+    while ((rc = evf_fcgi_params_next(&scan, data, len, limit, &p)) > 0) {
+        char *name = w, *value;
         /* Name and value are adjacent: one search tells whether either
          * has a NUL byte (almost never). */
         if (!memchr(p.name, '\0', p.nlen + p.vlen)) {
@@ -362,13 +365,12 @@ scan_pairs(evf_req *r)
             value = name + p.nlen + 1;
             memmove(value, p.value, p.vlen);
             value[p.vlen] = '\0';
-            end = value + p.vlen + 1;
+            w = value + p.vlen + 1;
         } else {
             value = store_str(name, p.name, p.nlen);
-            end = store_str(value, p.value, p.vlen);
+            w = store_str(value, p.value, p.vlen);
         }
-        r->raw.off = (size_t)(end - base);
-        r->npairs++;
+        npairs++;
         if (table && k < TABLE_NOW) {
             now[k].name = name;
             now[k].value = value;
@@ -378,6 +380,8 @@ scan_pairs(evf_req *r)
             table = false;
         }
     }
+    r->raw.off = (size_t)(w - (char *)data);
+    r->npairs = npairs;
     r->scan = scan.pos;
     if (rc < 0) {
         /*
