@@ -79,26 +79,42 @@ static const unsigned char tchar[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
 };
 
+/* True when the word w holds a byte below 0x20 or equal to 0x7f (exact:
+ * a borrow only spreads above a byte that already matched). */
+static inline bool
+word_has_ctl(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t d = w ^ (ones * 0x7f);
+    return ((w - ones * 0x20) & ~w & highs) || ((d - ones) & ~d & highs);
+}
+
 /*
  * True when a header value has no control byte (HTAB aside): a CR or LF
  * would let it start a header of its own, a NUL would cut it short.  Eight
- * bytes at a time (a request id alone is 36): a word with no byte below
- * 0x20 and none equal to 0x7f is clean; one that has (a tab, or a real
- * control byte) is looked at byte by byte.
+ * bytes at a time (a request id alone is 36), the last word ending at the
+ * value's end: a word with none of those bytes is clean, one with one (a
+ * tab, or a real control byte) is looked at byte by byte.
  */
 static bool
 value_ok(const char *v, size_t vl)
 {
-    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-    size_t i = 0;
-    for (; i + 8 <= vl; i += 8) {
-        uint64_t w, d;
-        memcpy(&w, v + i, 8);
-        d = w ^ (ones * 0x7f);
-        if (((w - ones * 0x20) & ~w & highs) || ((d - ones) & ~d & highs))
-            break;
+    uint64_t w;
+    if (vl >= 8) {
+        size_t i = 0;
+        for (; i + 8 <= vl; i += 8) {
+            memcpy(&w, v + i, 8);
+            if (word_has_ctl(w))
+                goto bytes;
+        }
+        if (i == vl)
+            return true;
+        memcpy(&w, v + vl - 8, 8);
+        if (!word_has_ctl(w))
+            return true;
     }
-    for (; i < vl; i++) {
+bytes:
+    for (size_t i = 0; i < vl; i++) {
         unsigned char c = (unsigned char)v[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             return false;
