@@ -581,6 +581,10 @@ test_header_name_bytes(void)
         }
     }
     CU_ASSERT_EQUAL(bad, 0);
+    /* 78 headers: the head grew past several of its 128-byte steps. */
+    CU_ASSERT_TRUE(has_header(1, "X!: v"));
+    CU_ASSERT_TRUE(has_header(1, "X0: v"));
+    CU_ASSERT_TRUE(has_header(1, "XZ: v"));
     CU_ASSERT_TRUE(has_header(1, "X~: v"));
     finish_conn();
 }
