@@ -272,7 +272,10 @@ answer(evf_req *r, int status, const char *ctype, const void *body,
     const char *reason = evf_http_reason(status);
     size_t n = 0;
     n = put(head, n, "Status: ", 8);
-    n += evf_format_u64(head + n, (uint64_t)status);
+    /* Three digits: status is within 100-999 here. */
+    head[n++] = (char)('0' + status / 100);
+    head[n++] = (char)('0' + status / 10 % 10);
+    head[n++] = (char)('0' + status % 10);
     head[n++] = ' ';
     n = put(head, n, reason, strlen(reason));
     n = put(head, n, "\r\n", 2);
