@@ -9,7 +9,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
@@ -369,28 +368,82 @@ evf_path(evf_req *r)
     return r->path;
 }
 
-const char *
-evf_param(evf_req *r, const char *name)
+/*
+ * The value of the CGI param key, or NULL.  The first bytes are compared
+ * before strcmp: most names differ there (a header's CGI name from all
+ * but the few other HTTP_ ones), and evf_header runs on every request of
+ * an app with the request-id middleware or CORS.
+ */
+static const char *
+param_find(const evf_req *r, const char *key)
 {
-    return req_param(r, name);
+    const pair_t *t = r->params;
+    char c0 = key[0];
+    for (size_t i = 0, n = r->nparams; i < n; i++)
+        if (t[i].name[0] == c0 && strcmp(t[i].name, key) == 0)
+            return t[i].value;
+    return NULL;
 }
 
 const char *
+evf_param(evf_req *r, const char *name)
+{
+    return param_find(r, name);
+}
+
+/* True when name, of n bytes, is s in any case (ASCII); s starts with a
+ * letter. */
+static bool
+name_is(const char *name, size_t n, const char *s, size_t sn)
+{
+    return n == sn && (name[0] | 0x20) == (s[0] | 0x20) &&
+           strncasecmp(name, s, n) == 0;
+}
+
+/* True when the CGI name a is header name[0..n): upper case in ASCII,
+ * '-' as '_'. */
+static bool
+cgi_is(const char *a, const char *name, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == '-')
+            c = '_';
+        else if (c >= 'a' && c <= 'z')
+            c = (unsigned char)(c - 'a' + 'A');
+        if ((unsigned char)a[i] != c)
+            return false;     /* a's NUL included: c is not one */
+    }
+    return a[n] == '\0';
+}
+
+/*
+ * A header's CGI param is HTTP_ and the name in upper case with '-' as
+ * '_' (Content-Type and Content-Length without the prefix).  The params
+ * are matched against the name as it is, without building that string:
+ * most fail on their first byte ('H', then the name's first letter).
+ */
+const char *
 evf_header(evf_req *r, const char *name)
 {
-    char cgi[128];
     size_t n = strlen(name);
-    if (n + 6 > sizeof(cgi))
-        return NULL;
-    size_t o = 0;
-    if (strcasecmp(name, "Content-Type") && strcasecmp(name, "Content-Length")) {
-        memcpy(cgi, "HTTP_", 5);
-        o = 5;
+    if (n + 6 > 128)
+        return NULL;    /* as long a CGI name is refused */
+    bool plain = name_is(name, n, "Content-Type", 12) ||
+                 name_is(name, n, "Content-Length", 14);
+    const pair_t *t = r->params;
+    for (size_t i = 0, np = r->nparams; i < np; i++) {
+        const char *a = t[i].name;
+        if (!plain) {
+            if (a[0] != 'H' || a[1] != 'T' || a[2] != 'T' || a[3] != 'P' ||
+                a[4] != '_')
+                continue;
+            a += 5;
+        }
+        if (cgi_is(a, name, n))
+            return t[i].value;
     }
-    for (size_t i = 0; i < n; i++)
-        cgi[o++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
-    cgi[o] = '\0';
-    return req_param(r, cgi);
+    return NULL;
 }
 
 const void *

@@ -104,24 +104,35 @@ evf__mw_after(evf_req *r, int status)
 
 static _Thread_local uint64_t rng[2];
 
-/* xorshift128+, seeded once per thread from the kernel. */
-static uint64_t
-next_random(void)
+/*
+ * 128 random bits into out: two steps of xorshift128+, seeded once per
+ * thread from the kernel.  The state is reached once for both (a thread
+ * local of a shared library costs a call each time).
+ */
+static void
+random128(uint64_t out[2])
 {
-    if (!rng[0] && !rng[1]) {
-        if (getrandom(rng, sizeof(rng), GRND_NONBLOCK) != sizeof(rng)) {
+    uint64_t *s = rng;
+    if (!s[0] && !s[1]) {
+        if (getrandom(s, 2 * sizeof(*s), GRND_NONBLOCK) !=
+            (ssize_t)(2 * sizeof(*s))) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            rng[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
-            rng[1] = (uint64_t)ts.tv_sec * 0x9e3779b97f4a7c15ULL;
+            s[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+            s[1] = (uint64_t)ts.tv_sec * 0x9e3779b97f4a7c15ULL;
         }
-        rng[1] |= 1;
+        s[1] |= 1;
     }
-    uint64_t x = rng[0], y = rng[1];
-    rng[0] = y;
-    x ^= x << 23;
-    rng[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
-    return rng[1] + y;
+    uint64_t s0 = s[0], s1 = s[1];
+    for (int i = 0; i < 2; i++) {
+        uint64_t x = s0, y = s1;
+        s0 = y;
+        x ^= x << 23;
+        s1 = x ^ y ^ (x >> 17) ^ (y >> 26);
+        out[i] = s1 + y;
+    }
+    s[0] = s0;
+    s[1] = s1;
 }
 
 /* A token a client may choose: 1 to 128 of A-Z a-z 0-9 - _ . : + / =. */
@@ -142,23 +153,31 @@ sane_id(const char *s)
 static char *
 make_id(evf_req *r)
 {
-    static const char hex[] = "0123456789abcdef";
+    static const char hex[] =
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+        "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+        "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+        "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+    /* Where each byte's two digits go in 8-4-4-4-12. */
+    static const uint8_t at[16] = { 0, 2, 4, 6, 9, 11, 14, 16, 19, 21,
+                                    24, 26, 28, 30, 32, 34 };
     uint8_t b[16];
-    uint64_t a = next_random(), z = next_random();
-    memcpy(b, &a, 8);
-    memcpy(b + 8, &z, 8);
+    uint64_t w[2];
+    random128(w);
+    memcpy(b, w, 16);
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    char *s = evf_alloc(r, 37), *p = s;
+    char *s = evf_alloc(r, 37);
     if (!s)
         return NULL;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[b[i] >> 4];
-        *p++ = hex[b[i] & 15];
-    }
-    *p = '\0';
+    for (int i = 0; i < 16; i++)
+        memcpy(s + at[i], hex + 2 * b[i], 2);
+    s[8] = s[13] = s[18] = s[23] = '-';
+    s[36] = '\0';
     return s;
 }
 

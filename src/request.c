@@ -239,9 +239,22 @@ evf__req_link(evf_req *r)
     return &r->link;
 }
 
+/* The first pair named key in t[0..n), its value, or NULL (first bytes
+ * compared before strcmp: most names differ there). */
+static const char *
+find_pair(const pair_t *t, size_t n, const char *key)
+{
+    char c0 = key[0];
+    for (size_t i = 0; i < n; i++)
+        if (t[i].name[0] == c0 && strcmp(t[i].name, key) == 0)
+            return t[i].value;
+    return NULL;
+}
+
 /*
- * The PARAMS stream ended: build the params table from the strings the
- * intake stored, find the method and decode the path.
+ * The PARAMS stream ended: the params table (built while scanning when
+ * every pair came in one record, else from the strings the intake
+ * stored), the method and the decoded path.
  */
 static int
 params_end(evf_req *r)
@@ -249,35 +262,39 @@ params_end(evf_req *r)
     /* Bytes after the last pair reported: the stream ended inside one. */
     if (r->scan != r->raw.len)
         return EVF_EPROTO;
-    const char *s = (const char *)r->raw.data;
     size_t n = r->npairs;
-    pair_t *t = evf_alloc(r, (n ? n : 1) * sizeof(pair_t));
+    pair_t *t = r->params;
     if (!t) {
-        r->reject = 503;    /* out of memory: this request only */
-        return 0;
-    }
-    /* The buffer stays as the strings' storage until the request ends. */
-    for (size_t i = 0; i < n; i++) {
-        t[i].name = s;
-        s += strlen(s) + 1;
-        t[i].value = s;
-        s += strlen(s) + 1;
+        const char *s = (const char *)r->raw.data;
+        t = evf_alloc(r, (n ? n : 1) * sizeof(pair_t));
+        if (!t) {
+            r->reject = 503;    /* out of memory: this request only */
+            return 0;
+        }
+        /* The buffer stays as the strings' storage until the request
+         * ends. */
+        for (size_t i = 0; i < n; i++) {
+            t[i].name = s;
+            s += strlen(s) + 1;
+            t[i].value = s;
+            s += strlen(s) + 1;
+        }
     }
     r->params = t;
     r->nparams = n;
 
-    r->method = req_param(r, "REQUEST_METHOD");
+    r->method = find_pair(t, n, "REQUEST_METHOD");
     if (!r->method)
         r->method = "GET";
     /*
      * Route on REQUEST_URI: nginx and Apache's mod_proxy_fcgi both send it
      * unchanged, while they split SCRIPT_NAME and PATH_INFO differently.
      */
-    const char *uri = req_param(r, "REQUEST_URI");
+    const char *uri = find_pair(t, n, "REQUEST_URI");
     if (!uri)
-        uri = req_param(r, "DOCUMENT_URI");
+        uri = find_pair(t, n, "DOCUMENT_URI");
     if (!uri)
-        uri = req_param(r, "SCRIPT_NAME");
+        uri = find_pair(t, n, "SCRIPT_NAME");
     if (!uri || !*uri)
         uri = "/";
     size_t len = strcspn(uri, "?");
@@ -303,6 +320,9 @@ store_str(char *dst, const uint8_t *p, size_t len)
     return dst + len + 1;
 }
 
+/* Pairs of the first record that make the table at once (nginx: ~18). */
+#define TABLE_NOW 48
+
 /*
  * Take each pair of the PARAMS stream once, as soon as it has arrived
  * (fcgi_params.h's scanner; r->scan is its position).  Its name and value
@@ -312,6 +332,11 @@ store_str(char *dst, const uint8_t *p, size_t len)
  * the scanner's, and the scanner never reads behind its position again.
  * A name or value keeps what precedes its first NUL byte (all a C string
  * shows anyway), so that params_end can walk the strings back.
+ *
+ * When the pairs come in the stream's first record (nginx sends them all
+ * in one), the table of them is made here, in r->params, saving
+ * params_end the walk; evf__req_params drops it when more bytes come (the
+ * buffer may move).
  *
  * A pair claiming more bytes than the params limit could ever hold is
  * answered 431 as soon as its lengths arrive, like a stream over the limit:
@@ -323,16 +348,43 @@ scan_pairs(evf_req *r)
 {
     evf_fcgi_scan_t scan = { .pos = r->scan };
     evf_fcgi_pair_t p;
+    pair_t now[TABLE_NOW];
+    size_t k = 0;
+    bool table = r->npairs == 0;
     int rc;
 
-    while ((rc = evf_fcgi_params_next(&scan, r->raw.data, r->raw.len,
-                                      evf_settings.max_params, &p)) > 0) {
-        char *base = (char *)r->raw.data;
-        char *end = store_str(base + r->raw.off, p.name, p.nlen);
-        end = store_str(end, p.value, p.vlen);
-        r->raw.off = (size_t)(end - base);
-        r->npairs++;
+    /* The buffer does not move while scanning: its fields in locals. */
+    uint8_t *data = r->raw.data;
+    size_t len = r->raw.len, limit = evf_settings.max_params;
+    char *w = (char *)data + r->raw.off;
+    size_t npairs = r->npairs;
+    while ((rc = evf_fcgi_params_next(&scan, data, len, limit, &p)) > 0) {
+        char *name = w, *value;
+        /* Name and value are adjacent: one search tells whether either
+         * has a NUL byte (almost never). */
+        if (!memchr(p.name, '\0', p.nlen + p.vlen)) {
+            memmove(name, p.name, p.nlen);
+            name[p.nlen] = '\0';
+            value = name + p.nlen + 1;
+            memmove(value, p.value, p.vlen);
+            value[p.vlen] = '\0';
+            w = value + p.vlen + 1;
+        } else {
+            value = store_str(name, p.name, p.nlen);
+            w = store_str(value, p.value, p.vlen);
+        }
+        npairs++;
+        if (table && k < TABLE_NOW) {
+            now[k].name = name;
+            now[k].value = value;
+            now[k].vlen = 0;
+            k++;
+        } else {
+            table = false;
+        }
     }
+    r->raw.off = (size_t)(w - (char *)data);
+    r->npairs = npairs;
     r->scan = scan.pos;
     if (rc < 0) {
         /*
@@ -340,7 +392,16 @@ scan_pairs(evf_req *r)
          * record boundaries, and drop the rest of the stream unstored.
          */
         r->reject = 431;
+        r->params = NULL;
         req_raw_free(r);
+        return 0;
+    }
+    if (table && k) {
+        pair_t *t = evf_alloc(r, k * sizeof(pair_t));
+        if (t) {
+            memcpy(t, now, k * sizeof(pair_t));
+            r->params = t;     /* nparams stays 0 until params_end */
+        }
     }
     return 0;
 }
@@ -358,6 +419,9 @@ evf__req_params(evf_req *r, const uint8_t *data, size_t len)
     }
     if (r->reject)
         return 0;   /* over the limit: the rest is read and dropped */
+    /* The table of the first record's pairs points into the buffer, which
+     * the append may move: params_end walks the strings instead. */
+    r->params = NULL;
     if (len > evf_settings.max_params - r->raw.len) {
         r->reject = 431;
         req_raw_free(r);

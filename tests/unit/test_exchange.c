@@ -299,6 +299,45 @@ h_hdrs(evf_req *r)
     evf_respond(r, 200, "text/plain", "ok", 2);
 }
 
+/*
+ * /hdrs-long: 27-byte values (three words and a last, overlapping one), a
+ * control byte at each place (the check reads eight bytes at a time).
+ */
+static int long_bad[27], long_ok[4];
+
+static void
+h_hdrs_long(evf_req *r)
+{
+    char v[40];
+    static const char bad[] = { '\r', '\n', '\0' + 1, 0x1f, 0x7f };
+    for (int i = 0; i < 27; i++) {
+        memset(v, 'a', sizeof(v));
+        v[26] = 'z';
+        v[27] = '\0';
+        /* Every position, a different control byte each. */
+        v[i] = bad[i % 5];
+        long_bad[i] = evf_add_header(r, "X-Bad", v);
+    }
+    long_ok[0] = evf_add_header(r, "X-L1", "0123456789abcdef0123456789");
+    long_ok[1] = evf_add_header(r, "X-L2", "01234567\t9abcdef01234\t6");
+    long_ok[2] = evf_add_header(r, "X-L3", "caf\xc3\xa9 \xe2\x82\xac ~ \xff\x80 !");
+    long_ok[3] = evf_add_header(r, "X-L4", " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
+    evf_respond(r, 200, "text/plain", "ok", 2);
+}
+
+/* /hdrs-names: "X" and each byte 1-255 as a header name. */
+static int name_rc[256];
+
+static void
+h_hdrs_names(evf_req *r)
+{
+    for (int c = 1; c < 256; c++) {
+        char name[3] = { 'X', (char)c, '\0' };
+        name_rc[c] = evf_add_header(r, name, "v");
+    }
+    evf_respond(r, 200, "text/plain", "ok", 2);
+}
+
 /* /ctype: a content type carrying a header of its own. */
 static void
 h_ctype(evf_req *r)
@@ -351,6 +390,8 @@ static const evf_route routes[] = {
     EVF_GET("/small/{x}", h_small, .query = q_opt),
     EVF_GET("/busy", h_busy),
     EVF_GET("/hdrs", h_hdrs),
+    EVF_GET("/hdrs-long", h_hdrs_long),
+    EVF_GET("/hdrs-names", h_hdrs_names),
     EVF_GET("/raise-bytes", h_raise_bytes),
     EVF_GET("/ctype", h_ctype),
     EVF_GET("/ctype-stream", h_ctype_stream),
@@ -511,6 +552,54 @@ test_header_injection(void)
                                 "Content-Type: application/json\r\n"
                                 "Content-Length: 15\r\n\r\n"
                                 "{\"detail\":\"no\"}"));
+    finish_conn();
+}
+
+/* Long values: every control byte refused wherever it is, the rest kept. */
+static void
+test_header_long_values(void)
+{
+    open_conn();
+    send_get(1, "/hdrs-long");
+    CU_ASSERT_TRUE(ended(1, 5.0));
+    for (int i = 0; i < 27; i++)
+        CU_ASSERT_EQUAL(long_bad[i], EVF_EINVAL);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(long_ok[i], 0);
+    CU_ASSERT_TRUE(stdout_is(1, "Status: 200 OK\r\n"
+        "Content-Type: text/plain\r\n"
+        "Content-Length: 2\r\n"
+        "X-L1: 0123456789abcdef0123456789\r\n"
+        "X-L2: 01234567\t9abcdef01234\t6\r\n"
+        "X-L3: caf\xc3\xa9 \xe2\x82\xac ~ \xff\x80 !\r\n"
+        "X-L4:  !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\r\n\r\nok"));
+    finish_conn();
+}
+
+/* A header name takes exactly RFC 9110's token characters. */
+static void
+test_header_name_bytes(void)
+{
+    static const char tchars[] = "!#$%&'*+-.^_`|~0123456789"
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    open_conn();
+    send_get(1, "/hdrs-names");
+    CU_ASSERT_TRUE(ended(1, 5.0));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    size_t bad = 0;
+    for (int c = 1; c < 256; c++) {
+        bool token = c < 128 && strchr(tchars, c);
+        if (name_rc[c] != (token ? 0 : EVF_EINVAL)) {
+            fprintf(stderr, "\n    name byte 0x%02x: %d\n", c, name_rc[c]);
+            bad++;
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* 78 headers: the head grew past several of its 128-byte steps. */
+    CU_ASSERT_TRUE(has_header(1, "X!: v"));
+    CU_ASSERT_TRUE(has_header(1, "X0: v"));
+    CU_ASSERT_TRUE(has_header(1, "XZ: v"));
+    CU_ASSERT_TRUE(has_header(1, "X~: v"));
     finish_conn();
 }
 
@@ -810,6 +899,8 @@ static CU_TestInfo tests[] = {
     { "deadline: bounds evf_to_thread", test_deadline_thread },
     { "errors carry only their own headers", test_error_headers },
     { "response heads refuse injected headers", test_header_injection },
+    { "long header values checked word by word", test_header_long_values },
+    { "header names: token bytes only", test_header_name_bytes },
     { "NUL in values: 422; bodies stay UTF-8 JSON", test_nul_and_bytes },
     { "dependencies before the 422", test_deps_before_422 },
     { "declared dependencies in a blocking handler", test_blocking_depends },

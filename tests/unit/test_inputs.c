@@ -104,6 +104,28 @@ h_query(evf_req *r)
     evf_text(r, 200, "ok");
 }
 
+/* /h: headers and params by name (evf_header's CGI mapping). */
+static struct {
+    const char *custom, *lower, *ctype, *clen, *shorter, *longer, *param;
+    const char *underscore, *prefix_only;
+} hv;
+
+static void
+h_headers(evf_req *r)
+{
+    g.runs++;
+    hv.custom = keep(0, evf_header(r, "X-Custom-Header"));
+    hv.lower = keep(1, evf_header(r, "x-custom-header"));
+    hv.ctype = keep(2, evf_header(r, "content-type"));
+    hv.clen = keep(3, evf_header(r, "Content-Length"));
+    hv.shorter = keep(4, evf_header(r, "X-Custom"));
+    hv.longer = keep(5, evf_header(r, "X-Custom-Header-2"));
+    hv.param = keep(6, evf_param(r, "HTTP_X_CUSTOM_HEADER"));
+    hv.underscore = keep(7, evf_header(r, "X_Custom_Header"));
+    hv.prefix_only = evf_header(r, "");
+    evf_text(r, 200, "ok");
+}
+
 static const evf_query q_spec[] = {
     EVF_Q("n", EVF_INT, .def = "5", .has_ge = true, .ge = 1,
           .has_le = true, .le = 10),
@@ -118,6 +140,7 @@ static const evf_route routes[] = {
     EVF_GET("/p/{i:int}/{f:float}/{s}/{rest:path}", h_path),
     EVF_GET("/q", h_query, .query = q_spec),
     EVF_GET("/pq/{i:int}", h_query, .query = q_spec),
+    EVF_GET("/h", h_headers),
     EVF_END
 };
 
@@ -386,6 +409,48 @@ test_422_list(void)
 
 /* ---- suite ------------------------------------------------------------ */
 
+/*
+ * evf_header finds a header's CGI param: HTTP_ and the name in upper case
+ * with '-' as '_' (Content-Type and Content-Length without the prefix), in
+ * any case; a name that is only a prefix of a param's, or longer, is not
+ * it.
+ */
+static void
+test_headers(void)
+{
+    uint8_t params[512];
+    size_t n = 0;
+    fresh_state();
+    memset(&hv, 0, sizeof(hv));
+    open_conn();
+    put_begin(1, FCGI_KEEP_CONN);
+    n += put_pair(params + n, "REQUEST_METHOD", "GET");
+    n += put_pair(params + n, "REQUEST_URI", "/h");
+    n += put_pair(params + n, "HTTP_X_CUSTOM", "short");
+    n += put_pair(params + n, "HTTP_X_CUSTOM_HEADER", "yes");
+    n += put_pair(params + n, "CONTENT_TYPE", "text/plain");
+    n += put_pair(params + n, "HTTP_CONTENT_LENGTH", "wrong");
+    n += put_pair(params + n, "CONTENT_LENGTH", "0");
+    n += put_pair(params + n, "HTTP_", "empty name");
+    put_record(FCGI_PARAMS, 1, params, n);
+    put_record(FCGI_PARAMS, 1, NULL, 0);
+    put_record(FCGI_STDIN, 1, NULL, 0);
+    client_flush();
+    CU_ASSERT_TRUE(ended(1, 2.0));
+    CU_ASSERT_EQUAL(status_of(1), 200);
+    CU_ASSERT_EQUAL(g.runs, 1);
+    CU_ASSERT_STRING_EQUAL(hv.custom ? hv.custom : "(null)", "yes");
+    CU_ASSERT_STRING_EQUAL(hv.lower ? hv.lower : "(null)", "yes");
+    CU_ASSERT_STRING_EQUAL(hv.ctype ? hv.ctype : "(null)", "text/plain");
+    CU_ASSERT_STRING_EQUAL(hv.clen ? hv.clen : "(null)", "0");
+    CU_ASSERT_STRING_EQUAL(hv.shorter ? hv.shorter : "(null)", "short");
+    CU_ASSERT_PTR_NULL(hv.longer);
+    CU_ASSERT_STRING_EQUAL(hv.param ? hv.param : "(null)", "yes");
+    CU_ASSERT_STRING_EQUAL(hv.underscore ? hv.underscore : "(null)", "yes");
+    CU_ASSERT_PTR_NOT_NULL(hv.prefix_only);
+    finish_conn();
+}
+
 static int
 init(void)
 {
@@ -416,6 +481,7 @@ static CU_TestInfo tests[] = {
     { "undeclared query parameters", test_query_undeclared },
     { "bounds, inclusive", test_bounds },
     { "422 lists every bad parameter", test_422_list },
+    { "headers by name", test_headers },
     CU_TEST_INFO_NULL,
 };
 

@@ -7,12 +7,13 @@
  * the stream split into two records at every byte, and one byte per
  * record, give the same params (1- and 4-byte lengths, an empty value, an
  * 800-byte value, a 200-byte name; the stream, over 1 KiB, outgrows the
- * request's own PARAMS buffer at every cut); a NUL byte inside a name or value cuts
- * it there, as C strings do; a pair claiming to end past max_params is
- * answered 431 (its stream dropped, the connection kept, whatever the
- * record boundaries), while a pair ending exactly at the limit is served;
- * a stream that ends inside a pair closes the connection; a stream over
- * the limit is answered 431.
+ * request's own PARAMS buffer at every cut); a NUL byte inside a name or
+ * value (in its first bytes, a whole word or the last word) cuts it
+ * there, as C strings do; many pairs in one record or two; a pair
+ * claiming to end past max_params is answered 431 (its stream dropped,
+ * the connection kept, whatever the record boundaries), while a pair
+ * ending exactly at the limit is served; a stream that ends inside a pair
+ * closes the connection; a stream over the limit is answered 431.
  */
 #include "config.h"
 
@@ -45,7 +46,7 @@ static char long_value[801], long_name[201];
 static const char *const *
 names(void)
 {
-    static const char *n[10];
+    static const char *n[13];
     n[0] = "REQUEST_URI";
     n[1] = "QUERY_STRING";
     n[2] = "EMPTY";
@@ -53,9 +54,12 @@ names(void)
     n[4] = long_name;
     n[5] = "NULV";
     n[6] = "Z";
-    n[7] = "LAST";
-    n[8] = "MISSING";
-    n[9] = NULL;
+    n[7] = "NUL10";
+    n[8] = "NUL12";
+    n[9] = "W9";
+    n[10] = "LAST";
+    n[11] = "MISSING";
+    n[12] = NULL;
     return n;
 }
 
@@ -76,8 +80,26 @@ h_echo(evf_req *r)
     evf_text(r, 200, out);
 }
 
+/* GET /many/...: some of test_many_pairs' params, and the path. */
+static int many_last;
+
+static void
+h_many(evf_req *r)
+{
+    char pn[16], out[256];
+    snprintf(pn, sizeof(pn), "P%d", many_last);
+    const char *v[5] = { evf_param(r, "P0"), evf_param(r, "P5"),
+                         evf_param(r, "P9"), evf_param(r, pn),
+                         evf_param(r, "LAST") };
+    snprintf(out, sizeof(out), "P0=%s P5=%s P9=%s Pn=%s LAST=%s path=%s",
+             v[0] ? v[0] : "!", v[1] ? v[1] : "!", v[2] ? v[2] : "!",
+             v[3] ? v[3] : "!", v[4] ? v[4] : "!", evf_path(r));
+    evf_text(r, 200, out);
+}
+
 static const evf_route routes[] = {
     EVF_GET("/echo/{rest:path}", h_echo),
+    EVF_GET("/many/{rest:path}", h_many),
     EVF_END
 };
 
@@ -123,6 +145,10 @@ build_stream(void)
     stream_len += pair_raw(stream + stream_len, long_name, 200, "v", 1);
     stream_len += PAIR("NULV", "ab\0cd");
     stream_len += PAIR("Z\0Q", "z");
+    /* NUL bytes in a full word and in the last, overlapping one. */
+    stream_len += PAIR("NUL10", "0123456789\0abcdef");
+    stream_len += PAIR("NUL12", "0123456789ab\0");
+    stream_len += PAIR("W9", "012345678");
     stream_len += PAIR("LAST", "end");
 }
 
@@ -133,7 +159,8 @@ build_want(void)
 {
     snprintf(want, sizeof(want),
              "REQUEST_URI=/echo/a%%20b?x=1+2&y\nQUERY_STRING=x=1+2&y\n"
-             "EMPTY=\nLONG=%s\n%s=v\nNULV=ab\nZ=z\nLAST=end\nMISSING!\n"
+             "EMPTY=\nLONG=%s\n%s=v\nNULV=ab\nZ=z\nNUL10=0123456789\n"
+             "NUL12=0123456789ab\nW9=012345678\nLAST=end\nMISSING!\n"
              "path=/echo/a b\nx=1 2\n", long_value, long_name);
 }
 
@@ -189,6 +216,60 @@ test_every_split(void)
     CU_ASSERT_TRUE_FATAL(ended(9, 5.0));
     CU_ASSERT_EQUAL(status_of(9), 200);
     CU_ASSERT_TRUE(body_is(9, want));
+    finish_conn();
+}
+
+/*
+ * Many pairs (around and past the 48 the intake tables at once; nginx
+ * sends ~18), in one record or in two cut between pairs: every one is
+ * found, and the first of a repeated name wins.
+ */
+static void
+test_many_pairs(void)
+{
+    static const int counts[] = { 47, 48, 49, 100 };
+    static uint8_t p[4096];
+    char want_many[256];
+
+    open_conn();
+    for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+        int np = counts[c];
+        size_t n = 0, first = 0;
+        n += pair_raw(p + n, "REQUEST_METHOD", 14, "GET", 3);
+        for (int i = 0; i < np - 4; i++) {
+            char name[16], value[16];
+            int nl = snprintf(name, sizeof(name), "P%d", i);
+            int vl = snprintf(value, sizeof(value), "v%d", i * 7);
+            n += pair_raw(p + n, name, (size_t)nl, value, (size_t)vl);
+            if (i == 9)
+                first = n;
+        }
+        n += pair_raw(p + n, "P5", 2, "again", 5);
+        n += pair_raw(p + n, "LAST", 4, "end", 3);
+        n += pair_raw(p + n, "REQUEST_URI", 11, "/many/x%41", 10);
+        snprintf(want_many, sizeof(want_many),
+                 "P0=v0 P5=v35 P9=v63 Pn=v%d LAST=end path=/many/xA",
+                 (np - 5) * 7);
+        for (int cut = 0; cut < 2; cut++) {
+            uint16_t id = (uint16_t)(1 + cut);
+            rsp_clear(id);
+            begin(id);
+            many_last = np - 5;
+            if (cut) {
+                put_record(FCGI_PARAMS, id, p, first);
+                put_record(FCGI_PARAMS, id, p + first, n - first);
+            } else {
+                put_record(FCGI_PARAMS, id, p, n);
+            }
+            end_request(id);
+            CU_ASSERT_TRUE_FATAL(ended(id, 5.0));
+            CU_ASSERT_EQUAL(status_of(id), 200);
+            if (!body_is(id, want_many)) {
+                CU_FAIL("many pairs");
+                fprintf(stderr, "\n    %d pairs, cut %d\n", np, cut);
+            }
+        }
+    }
     finish_conn();
 }
 
@@ -339,6 +420,7 @@ cleanup(void)
 static CU_TestInfo tests[] = {
     { "every split of the PARAMS stream", test_every_split },
     { "pair claiming past the limit: 431, kept", test_impossible_length },
+    { "many pairs, one record or two", test_many_pairs },
     { "stream ending inside a pair", test_truncated },
     { "over max_params: 431", test_over_limit },
     CU_TEST_INFO_NULL,

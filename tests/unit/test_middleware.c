@@ -242,7 +242,8 @@ is_uuid(const char *s)
         if (dash ? s[i] != '-' : !strchr("0123456789abcdef", s[i]))
             return false;
     }
-    return s[14] == '4';
+    /* Version 4, variant 10xx. */
+    return s[14] == '4' && strchr("89ab", s[19]);
 }
 
 static void
@@ -311,7 +312,12 @@ test_every_answer(void)
         snprintf(want, sizeof(want), "X-B: %d", kinds[i].status);
         CU_ASSERT_TRUE(has_header(1, want));
         CU_ASSERT_TRUE(has_header(1, kinds[i].extra));
-        CU_ASSERT_TRUE(is_uuid(header_of(1, "X-Request-ID")));
+        const char *id = header_of(1, "X-Request-ID");
+        CU_ASSERT_TRUE(is_uuid(id));
+        /* A new id each time. */
+        static char prev_id[40];
+        CU_ASSERT(!id || strcmp(id, prev_id) != 0);
+        snprintf(prev_id, sizeof(prev_id), "%s", id ? id : "");
         /* Headers of a success answer never leak into an error. */
         if (kinds[i].status >= 400)
             CU_ASSERT_PTR_NULL(header_of(1, "X-Handler"));
