@@ -43,7 +43,14 @@
 #include "request.h"
 #include "settings.h"
 
-#define EASY_CACHE 256
+/*
+ * Kept easy handles (about 20 KiB each with curl's buffers): up to one per
+ * transfer of a busy worker (a thousand upstream requests in flight made
+ * one in nine transfers create a handle with 256), but no more than
+ * EASY_IDLE once the worker has no transfer running.
+ */
+#define EASY_CACHE 1024
+#define EASY_IDLE 32
 
 /* A kept easy handle and the CA bundle it was last given (NULL: none). */
 typedef struct easy {
@@ -264,7 +271,8 @@ easy_get(easy_t *e, const char *ca_file)
 static void
 easy_put(easy_t *e, bool special)
 {
-    if (!hc.multi || hc.neasy == EASY_CACHE) {
+    if (!hc.multi || hc.neasy == EASY_CACHE ||
+        (hc.running == 0 && hc.neasy >= EASY_IDLE)) {
         easy_destroy(e);
         return;
     }
