@@ -14,8 +14,13 @@
  * A transfer lives in its request's arena; a cleanup registered with the
  * request removes it from the multi handle if the request ends first
  * (cancellation closes the upstream connection).  Easy handles of
- * finished transfers are reset and kept (up to EASY_CACHE) for the next
- * ones: creating one allocates and initialises several kilobytes.
+ * finished transfers are kept (up to EASY_CACHE) for the next ones:
+ * creating one allocates and initialises several kilobytes.  A kept
+ * handle holds the options every transfer shares (set once, when it is
+ * created) and those every transfer sets anew; only one whose transfer
+ * set anything else (a method, a body, headers) is reset, and one whose
+ * CA bundle differs from the next transfer's.  A reset costs about as
+ * much as the rest of the set-up together.
  *
  * HTTP/2 (evf_http_opts.http2): the multi handle multiplexes, and such a
  * transfer waits for a connection being set up to the same upstream
@@ -38,10 +43,24 @@
 #include "request.h"
 #include "settings.h"
 
-#define EASY_CACHE 256
+/*
+ * Kept easy handles (about 20 KiB each with curl's buffers): up to one per
+ * transfer of a busy worker (a thousand upstream requests in flight made
+ * one in nine transfers create a handle with 256), but no more than
+ * EASY_IDLE once the worker has no transfer running.
+ */
+#define EASY_CACHE 1024
+#define EASY_IDLE 32
+
+/* A kept easy handle and the CA bundle it was last given (NULL: none). */
+typedef struct easy {
+    CURL *h;
+    char *ca_file;                  /* malloc'd copy */
+} easy_t;
 
 typedef struct transfer {
-    CURL *easy;
+    easy_t easy;
+    bool special;                   /* set options beyond the shared ones */
     size_t cap;                     /* most bytes of the body kept */
     struct curl_slist *hdrs;
     evf_buf_t body;
@@ -63,7 +82,7 @@ static _Thread_local struct {
     CURLM *multi;
     ev_timer timer;
     int running;
-    CURL *easy[EASY_CACHE];         /* reset handles, ready for reuse */
+    easy_t easy[EASY_CACHE];        /* handles ready for reuse */
     size_t neasy;
 } hc;
 
@@ -182,6 +201,86 @@ setup(void)
     return 0;
 }
 
+static size_t body_cb(char *p, size_t size, size_t n, void *ud);
+static size_t head_cb(char *p, size_t size, size_t n, void *ud);
+
+/* The options every transfer shares: set once per handle. */
+static void
+easy_base(CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, head_cb);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "evfcgi/" PACKAGE_VERSION);
+}
+
+static void
+easy_destroy(easy_t *e)
+{
+    curl_easy_cleanup(e->h);
+    evf_free(e->ca_file);
+    e->h = NULL;
+    e->ca_file = NULL;
+}
+
+/* Back to the shared options only: what a new handle has. */
+static void
+easy_reset(easy_t *e)
+{
+    curl_easy_reset(e->h);
+    easy_base(e->h);
+    evf_free(e->ca_file);
+    e->ca_file = NULL;
+}
+
+/*
+ * A handle for a transfer with CA bundle ca_file (NULL: the system's),
+ * with the shared options set and CURLOPT_CAINFO as asked: a kept one if
+ * any, else a new one.  0, or -1 (out of memory; *e is cleared).
+ */
+static int
+easy_get(easy_t *e, const char *ca_file)
+{
+    if (hc.neasy) {
+        *e = hc.easy[--hc.neasy];
+    } else {
+        e->ca_file = NULL;
+        if (!(e->h = curl_easy_init()))
+            return -1;
+        easy_base(e->h);
+    }
+    if (!ca_file) {
+        /* The default bundle comes back with a reset only. */
+        if (e->ca_file)
+            easy_reset(e);
+        return 0;
+    }
+    if (e->ca_file && strcmp(e->ca_file, ca_file) == 0)
+        return 0;
+    evf_free(e->ca_file);
+    if (!(e->ca_file = evf_mem_strdup(ca_file))) {
+        easy_destroy(e);
+        return -1;
+    }
+    curl_easy_setopt(e->h, CURLOPT_CAINFO, ca_file);
+    return 0;
+}
+
+/* Keep a handle whose transfer is over (special: reset it first). */
+static void
+easy_put(easy_t *e, bool special)
+{
+    if (!hc.multi || hc.neasy == EASY_CACHE ||
+        (hc.running == 0 && hc.neasy >= EASY_IDLE)) {
+        easy_destroy(e);
+        return;
+    }
+    if (special)
+        easy_reset(e);
+    hc.easy[hc.neasy++] = *e;
+}
+
 void
 evf_http_shutdown(void)
 {
@@ -189,7 +288,7 @@ evf_http_shutdown(void)
         return;
     ev_timer_stop(evf__loop(), &hc.timer);
     while (hc.neasy)
-        curl_easy_cleanup(hc.easy[--hc.neasy]);
+        easy_destroy(&hc.easy[--hc.neasy]);
     curl_multi_cleanup(hc.multi);
     hc.multi = NULL;
 }
@@ -252,15 +351,10 @@ static void
 transfer_free(void *arg)
 {
     transfer_t *t = arg;
-    if (t->easy) {
+    if (t->easy.h) {
         if (!t->done && hc.multi)
-            curl_multi_remove_handle(hc.multi, t->easy);
-        if (hc.multi && hc.neasy < EASY_CACHE) {
-            curl_easy_reset(t->easy);
-            hc.easy[hc.neasy++] = t->easy;
-        } else {
-            curl_easy_cleanup(t->easy);
-        }
+            curl_multi_remove_handle(hc.multi, t->easy.h);
+        easy_put(&t->easy, t->special);
     }
     curl_slist_free_all(t->hdrs);
     evf_buf_free(&t->body);
@@ -310,43 +404,43 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
     t->cap = upstream_cap();
     if (o->max_answer && o->max_answer < t->cap)
         t->cap = o->max_answer;
-    t->easy = hc.neasy ? hc.easy[--hc.neasy] : curl_easy_init();
-    if (!t->easy || evf_defer(r, transfer_free, t) < 0) {
-        if (t->easy)
-            curl_easy_cleanup(t->easy);
+    if (easy_get(&t->easy, o->ca_file) < 0) {
         resp->error = "out of memory";
         return EVF_EHTTP;
     }
-    CURL *e = t->easy;
+    if (evf_defer(r, transfer_free, t) < 0) {
+        easy_destroy(&t->easy);
+        resp->error = "out of memory";
+        return EVF_EHTTP;
+    }
+    /* Every transfer sets these, so a kept handle needs no reset. */
+    CURL *e = t->easy.h;
     curl_easy_setopt(e, CURLOPT_URL, o->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, head_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "evfcgi/" PACKAGE_VERSION);
     /* A Content-Length over the cap fails at once, before any byte. */
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->cap);
-    if (o->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    long version = CURL_HTTP_VERSION_NONE;
     if (o->http2) {
-        bool tls = strncasecmp(o->url, "https:", 6) == 0;
-        if (tls)
-            curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                             (long)CURL_HTTP_VERSION_2TLS);
+        if (strncasecmp(o->url, "https:", 6) == 0)
+            version = CURL_HTTP_VERSION_2TLS;
         else if (h2c_works())
-            curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                             (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+            version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
     }
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, o->http2 ? 1L : 0L);
+    long ms = 0;
     if (timeout > 0) {
-        long ms = (long)(timeout * 1000 + 0.5);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);
+        ms = (long)(timeout * 1000 + 0.5);
+        if (ms <= 0)
+            ms = 1;
     }
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
+    /* The rest only when asked for; the handle is reset after them. */
     const char *method = o->method ? o->method : "GET";
+    t->special = strcmp(method, "GET") != 0 || o->body || o->headers;
     if (strcmp(method, "GET") != 0)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "HEAD") == 0)
@@ -375,6 +469,7 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
         if (evf__task_await(t->task) == EVF_ETIMEDOUT && !t->done) {
             /* The deadline passed and the handler asked to hear it. */
             curl_multi_remove_handle(hc.multi, e);
+            t->done = true;
             resp->error = "deadline passed";
             return EVF_ETIMEDOUT;
         }

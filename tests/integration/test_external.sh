@@ -80,6 +80,14 @@ start_app "$up/sleep?ms=1" -o demo:upstream_max_answer=100
 out=$(client request "$app" GET /external-data)
 check_match "max_answer 100: it passes" '"data":\{"slept_ms":1\}\}$' "$out"
 
+# An answer that is not JSON ("abcdefghij"): 502, each time.
+start_app "$up/big?bytes=10"
+for i in 1 2; do
+    out=$(client request "$app" GET /external-data)
+    check_match "upstream answer not JSON ($i): 502" \
+        $'^Status: 502 .*\r\n\r\n\\{"detail":"Bad Gateway: the upstream sent invalid JSON"\\}$' "$out"
+done
+
 # The environment variable is the default; the app option overrides it.
 DEMO_UPSTREAM_URL="$up/sleep?ms=1" start_evfcgid_tcp -a "$DEMO_APP"
 out=$(client request "127.0.0.1:$EVFCGID_PORT" GET /external-data)
