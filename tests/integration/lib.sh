@@ -371,7 +371,7 @@ is_listening() {
     if [[ $addr == unix:* ]]; then
         path=${addr#unix:}
         if command -v ss >/dev/null 2>&1; then
-            ss -Hxlp src "$path" 2>/dev/null | grep -q "pid=$pid,"
+            ss -Hxlp src "$path" 2>/dev/null | grep "pid=$pid," >/dev/null
         else
             [[ -S $path ]]
         fi
@@ -381,7 +381,7 @@ is_listening() {
         host=${host#[}
         host=${host%]}
         if command -v ss >/dev/null 2>&1; then
-            ss -Hltnp "( sport = :$port )" 2>/dev/null | grep -q "pid=$pid,"
+            ss -Hltnp "( sport = :$port )" 2>/dev/null | grep "pid=$pid," >/dev/null
         else
             (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
         fi

@@ -36,7 +36,7 @@ is_daemon_image() {
 # answers ADDR: the daemon at ADDR serves GET /hello.
 answers() {
     is_alive "$EVFCGID_PID" || return 1
-    "$FCGI_CLIENT" -t 2 request "$1" GET /hello -r 2>/dev/null | grep -q '^status=200 '
+    "$FCGI_CLIENT" -t 2 request "$1" GET /hello -r 2>/dev/null | grep '^status=200 ' >/dev/null
 }
 
 start_spawned_evfcgid() {
