@@ -355,7 +355,26 @@ scan_pairs(evf_req *r)
     size_t len = r->raw.len, limit = evf_settings.max_params;
     char *w = (char *)data + r->raw.off;
     size_t npairs = r->npairs;
-    while ((rc = evf_fcgi_params_next(&scan, data, len, limit, &p)) > 0) {
+    for (;;) {
+        /*
+         * A pair with one-byte lengths that ends within both the bytes
+         * in and the limit is decoded here, as the scanner would (nearly
+         * every CGI param: a call less per pair); any other goes to the
+         * scanner, which tells a pair, not yet, or past the limit.
+         */
+        size_t at = scan.pos;
+        if (at + 2 <= len && !((data[at] | data[at + 1]) & 0x80) &&
+            at + 2 + data[at] + data[at + 1] <= len &&
+            at + 2 + data[at] + data[at + 1] <= limit) {
+            p.name = data + at + 2;
+            p.nlen = data[at];
+            p.value = p.name + p.nlen;
+            p.vlen = data[at + 1];
+            scan.pos = at + 2 + p.nlen + p.vlen;
+        } else if ((rc = evf_fcgi_params_next(&scan, data, len, limit,
+                                              &p)) <= 0) {
+            break;
+        }
         char *name = w, *value;
         /* Name and value are adjacent: one search tells whether either
          * has a NUL byte (almost never). */
