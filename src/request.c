@@ -317,6 +317,34 @@ store_str(char *dst, const uint8_t *p, size_t len)
     return dst + len + 1;
 }
 
+/*
+ * memmove(dst, src, n) for dst below src, without a library call for the
+ * short strings most CGI names and values are: up to 16 bytes as two
+ * overlapping words, both read before either is written.
+ */
+static inline void
+move_down(char *dst, const uint8_t *src, size_t n)
+{
+    if (n > 16) {
+        memmove(dst, src, n);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy(dst + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (char)src[i];
+    }
+}
+
 /* Pairs of the first record that make the table at once (nginx: ~18). */
 #define TABLE_NOW 48
 
@@ -379,10 +407,10 @@ scan_pairs(evf_req *r)
         /* Name and value are adjacent: one search tells whether either
          * has a NUL byte (almost never). */
         if (!memchr(p.name, '\0', p.nlen + p.vlen)) {
-            memmove(name, p.name, p.nlen);
+            move_down(name, p.name, p.nlen);
             name[p.nlen] = '\0';
             value = name + p.nlen + 1;
-            memmove(value, p.value, p.vlen);
+            move_down(value, p.value, p.vlen);
             value[p.vlen] = '\0';
             w = value + p.vlen + 1;
         } else {
