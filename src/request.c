@@ -320,6 +320,34 @@ store_str(char *dst, const uint8_t *p, size_t len)
     return dst + len + 1;
 }
 
+/*
+ * memmove(dst, src, n) for dst below src, without a library call for the
+ * short strings most CGI names and values are: up to 16 bytes as two
+ * overlapping words, both read before either is written.
+ */
+static inline void
+move_down(char *dst, const uint8_t *src, size_t n)
+{
+    if (n > 16) {
+        memmove(dst, src, n);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy(dst + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (char)src[i];
+    }
+}
+
 /* Pairs of the first record that make the table at once (nginx: ~18). */
 #define TABLE_NOW 48
 
@@ -358,15 +386,34 @@ scan_pairs(evf_req *r)
     size_t len = r->raw.len, limit = evf_settings.max_params;
     char *w = (char *)data + r->raw.off;
     size_t npairs = r->npairs;
-    while ((rc = evf_fcgi_params_next(&scan, data, len, limit, &p)) > 0) {
+    for (;;) {
+        /*
+         * A pair with one-byte lengths that ends within both the bytes
+         * in and the limit is decoded here, as the scanner would (nearly
+         * every CGI param: a call less per pair); any other goes to the
+         * scanner, which tells a pair, not yet, or past the limit.
+         */
+        size_t at = scan.pos;
+        if (at + 2 <= len && !((data[at] | data[at + 1]) & 0x80) &&
+            at + 2 + data[at] + data[at + 1] <= len &&
+            at + 2 + data[at] + data[at + 1] <= limit) {
+            p.name = data + at + 2;
+            p.nlen = data[at];
+            p.value = p.name + p.nlen;
+            p.vlen = data[at + 1];
+            scan.pos = at + 2 + p.nlen + p.vlen;
+        } else if ((rc = evf_fcgi_params_next(&scan, data, len, limit,
+                                              &p)) <= 0) {
+            break;
+        }
         char *name = w, *value;
         /* Name and value are adjacent: one search tells whether either
          * has a NUL byte (almost never). */
         if (!memchr(p.name, '\0', p.nlen + p.vlen)) {
-            memmove(name, p.name, p.nlen);
+            move_down(name, p.name, p.nlen);
             name[p.nlen] = '\0';
             value = name + p.nlen + 1;
-            memmove(value, p.value, p.vlen);
+            move_down(value, p.value, p.vlen);
             value[p.vlen] = '\0';
             w = value + p.vlen + 1;
         } else {

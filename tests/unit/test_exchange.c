@@ -320,8 +320,10 @@ h_hdrs_long(evf_req *r)
     }
     long_ok[0] = evf_add_header(r, "X-L1", "0123456789abcdef0123456789");
     long_ok[1] = evf_add_header(r, "X-L2", "01234567\t9abcdef01234\t6");
-    long_ok[2] = evf_add_header(r, "X-L3", "caf\xc3\xa9 \xe2\x82\xac ~ \xff\x80 !");
-    long_ok[3] = evf_add_header(r, "X-L4", " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
+    long_ok[2] = evf_add_header(r, "X-L3",
+                                "caf\xc3\xa9 \xe2\x82\xac ~ \xff\x80 !");
+    long_ok[3] = evf_add_header(r, "X-L4",
+                                " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
     evf_respond(r, 200, "text/plain", "ok", 2);
 }
 
