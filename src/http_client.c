@@ -82,7 +82,9 @@ static _Thread_local struct {
     CURLM *multi;
     ev_timer timer;
     int running;
-    easy_t easy[EASY_CACHE];        /* handles ready for reuse */
+    easy_t *easy;                   /* EASY_CACHE handles ready for reuse
+                                     * (on the heap: thread-locals are
+                                     * copied into every thread) */
     size_t neasy;
 } hc;
 
@@ -189,6 +191,8 @@ setup(void)
         return 0;
     if (evf_http_global_init() < 0)
         return -1;
+    if (!hc.easy && !(hc.easy = evf_calloc(EASY_CACHE, sizeof(*hc.easy))))
+        return -1;
     hc.multi = curl_multi_init();
     if (!hc.multi)
         return -1;
@@ -289,6 +293,8 @@ evf_http_shutdown(void)
     ev_timer_stop(evf__loop(), &hc.timer);
     while (hc.neasy)
         easy_destroy(&hc.easy[--hc.neasy]);
+    evf_free(hc.easy);
+    hc.easy = NULL;
     curl_multi_cleanup(hc.multi);
     hc.multi = NULL;
 }
