@@ -47,6 +47,7 @@
 #include "request.h"
 #include "settings.h"
 #include "stats.h"
+#include "tls.h"
 
 #define container_of(p, type, member) \
     ((type *)((char *)(p) - offsetof(type, member)))
@@ -71,7 +72,7 @@
  */
 #define ITER_READ_BUDGET READ_BUF
 
-static _Thread_local struct {
+static EVF_TLS struct {
     evf_conn_t *head;
     size_t count;
     unsigned long next_id;

@@ -60,6 +60,7 @@
 #include "coro.h"
 #include "log.h"
 #include "mem.h"
+#include "tls.h"
 
 #define SLOTS_PER_REGION 64
 #define GUARD_BUDGET 8192
@@ -111,7 +112,7 @@ struct evf_coro_slot {
     bool busy;              /* a coroutine lives in it */
 };
 
-static _Thread_local struct {
+static EVF_TLS struct {
     size_t stack_size;
     region_t *regions;
     struct free_slot *free; /* free slots, a stack (LIFO: warm first) */

@@ -7,8 +7,9 @@
 #include <time.h>
 
 #include "loop.h"
+#include "tls.h"
 
-static _Thread_local struct ev_loop *current;
+static EVF_TLS struct ev_loop *current;
 
 struct ev_loop *
 evf__loop(void)

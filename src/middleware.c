@@ -21,6 +21,7 @@
 
 #include "middleware.h"
 #include "request_int.h"
+#include "tls.h"
 
 static const evf_mw_chain_t *fallback;
 
@@ -102,7 +103,7 @@ evf__mw_after(evf_req *r, int status)
 
 /* ---- the request-id middleware ------------------------------------------ */
 
-static _Thread_local uint64_t rng[2];
+static EVF_TLS uint64_t rng[2];
 
 /*
  * 128 random bits into out: two steps of xorshift128+, seeded once per

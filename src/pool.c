@@ -23,6 +23,7 @@
 #include "mem.h"
 #include "pool.h"
 #include "stats.h"
+#include "tls.h"
 
 static struct {
     struct ev_loop *loop;
@@ -49,7 +50,7 @@ static struct {
     .done_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static _Thread_local bool on_pool_thread;
+static EVF_TLS bool on_pool_thread;
 
 /*
  * Copy the figures to the status page's slot (todo_lock held).  Only the

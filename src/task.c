@@ -33,6 +33,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "task.h"
+#include "tls.h"
 
 #define container_of(p, type, member) \
     ((type *)((char *)(p) - offsetof(type, member)))
@@ -392,8 +393,8 @@ evf__task_gather(evf_task_t *t, size_t n, evf__task_fn fn, void *a,
 
 /* ---- the pool bridge ---------------------------------------------------- */
 
-static _Thread_local evf_task_t *pool_current;
-static _Thread_local jmp_buf *unwind_target;
+static EVF_TLS evf_task_t *pool_current;
+static EVF_TLS jmp_buf *unwind_target;
 
 static void
 job_work(evf_job_t *j)
