@@ -47,7 +47,7 @@ serve() {
     # requests in flight, in builds that have one.
     local cap=()
     LD_LIBRARY_PATH=$1/src/.libs "$EVFCGID" --directives 2>&1 |
-        grep -q max_requests_in_flight &&
+        grep max_requests_in_flight >/dev/null &&
         cap=(--max-requests-in-flight $((BURST + 1000)))
     LD_LIBRARY_PATH=$1/src/.libs start_evfcgid -l "unix:$sock" \
         -a "$1/apps/.libs/demo.so" -w 0 --status-path /status "${cap[@]}"

@@ -2,8 +2,10 @@
  * stats: counters and the loop-lag histogram (see stats.h).
  *
  * The lag is measured with an ev_check watcher (runs right after the loop
- * wakes up) and an ev_prepare watcher (runs right before it sleeps again):
- * the time between them is what the callbacks of one iteration took.
+ * wakes up, before any other callback: the highest priority) and an
+ * ev_prepare watcher (runs right before it sleeps again, after the other
+ * prepare watchers: the lowest): the time between them is what the
+ * callbacks of one iteration took.
  */
 #include "config.h"
 
@@ -183,6 +185,11 @@ evf_stats_watch_loop(struct ev_loop *loop)
 {
     ev_check_init(&wake, wake_cb);
     ev_prepare_init(&sleep_w, sleep_cb);
+    /* First after the poll and last before the next: the check watchers
+     * that read the queued connections and resume the queued tasks, and
+     * the prepare watcher that flushes, are all inside the measure. */
+    ev_set_priority(&wake, EV_MAXPRI);
+    ev_set_priority(&sleep_w, EV_MINPRI);
     ev_check_start(loop, &wake);
     ev_prepare_start(loop, &sleep_w);
     ev_unref(loop);

@@ -15,6 +15,17 @@
  * the timer with a zero delay, so a wake never resumes a task from inside
  * another task.
  *
+ * Timer resumes are bounded per loop iteration (RUN_BUDGET).  Requests
+ * that began in one iteration and await the same delay expire together:
+ * after a burst, thousands of timers come due in one iteration, and
+ * resuming them all at once held the loop for 10 to 20 ms.  Past the
+ * budget a due task waits in a FIFO (the ready queue), which a check
+ * watcher runs first in the next iterations (check watchers run before
+ * the timers of their iteration), while an idle watcher keeps the loop
+ * from sleeping.  A queued task is about to resume: a wake-up for it is
+ * ignored (its timer fired first, as it would have resumed first), and
+ * dropping it takes it off the queue.
+ *
  * Pool jobs.  While a task's job runs on a pool thread the task is in_pool;
  * dropping it then only marks it orphaned, since the thread may still write
  * to what the task lent it (often on its stack): the stack is freed when
@@ -61,7 +72,19 @@ struct evf_task {
     void *job_arg;
     void (*on_drop)(void *);    /* evf__task_on_drop: while suspended */
     void *on_drop_arg;
+    evf_task_t *rprev, *rnext;  /* on the ready queue */
+    bool ready;
 };
+
+#define RUN_BUDGET EVF__TASK_RUN_BUDGET
+
+static EVF_TLS struct {
+    unsigned iteration;     /* ev_iteration() of runs */
+    unsigned runs;          /* timer resumes in that iteration */
+    evf_task_t *head, *tail;
+    ev_check runner;
+    ev_idle awake;
+} rq;
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -136,6 +159,81 @@ evf__task_group(const evf_task_t *t)
     return t->group;
 }
 
+/* ---- the ready queue ---------------------------------------------------- */
+
+static void run_ready(struct ev_loop *loop, ev_check *w, int revents);
+
+static void
+stay_awake(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+}
+
+/* Room for one more timer resume in this loop iteration? */
+static bool
+run_budget_left(struct ev_loop *loop)
+{
+    if (rq.iteration != ev_iteration(loop)) {
+        rq.iteration = ev_iteration(loop);
+        rq.runs = 0;
+    }
+    return rq.runs < RUN_BUDGET;
+}
+
+static void
+ready_push(evf_task_t *t)
+{
+    struct ev_loop *loop = evf__loop();
+    t->ready = true;
+    t->rnext = NULL;
+    t->rprev = rq.tail;
+    if (rq.tail)
+        rq.tail->rnext = t;
+    else
+        rq.head = t;
+    rq.tail = t;
+    if (!ev_is_active(&rq.runner)) {
+        ev_check_init(&rq.runner, run_ready);
+        ev_check_start(loop, &rq.runner);
+        ev_idle_init(&rq.awake, stay_awake);
+        ev_idle_start(loop, &rq.awake);
+    }
+}
+
+static void
+ready_unlink(evf_task_t *t)
+{
+    if (t->rprev)
+        t->rprev->rnext = t->rnext;
+    else
+        rq.head = t->rnext;
+    if (t->rnext)
+        t->rnext->rprev = t->rprev;
+    else
+        rq.tail = t->rprev;
+    t->rprev = t->rnext = NULL;
+    t->ready = false;
+    if (!rq.head) {
+        struct ev_loop *loop = evf__loop();
+        ev_check_stop(loop, &rq.runner);
+        ev_idle_stop(loop, &rq.awake);
+    }
+}
+
+/* First in each iteration: the tasks whose timers fired past the budget,
+ * in the order they fired. */
+static void
+run_ready(struct ev_loop *loop, ev_check *w, int revents)
+{
+    (void)w, (void)revents;
+    while (rq.head && run_budget_left(loop)) {
+        evf_task_t *t = rq.head;
+        ready_unlink(t);
+        rq.runs++;
+        evf__task_run(t);
+    }
+}
+
 /* Stop t's watchers and drop its stack (t is gone afterwards). */
 static void
 drop(evf_task_t *t)
@@ -144,6 +242,8 @@ drop(evf_task_t *t)
     struct ev_loop *loop = evf__loop();
     ev_timer_stop(loop, &t->timer);
     ev_io_stop(loop, &t->io);
+    if (t->ready)
+        ready_unlink(t);
     for (evf_task_t **pp = &g->list; *pp; pp = &(*pp)->next)
         if (*pp == t) {
             *pp = t->next;
@@ -206,6 +306,8 @@ evf__task_run(evf_task_t *t)
 {
     evf_tasks_t *g = t->group;
     const evf_tasks_ops *ops = g->ops;
+    if (t->ready)
+        ready_unlink(t);    /* resumed another way: not twice */
     /* The owner may be freed by ended(): the hold outlives it. */
     evf_hold_t h = ops->hold(g);
     double t0 = evf__now();
@@ -253,6 +355,11 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         t->result = EVF_ETIMEDOUT;
         break;
     }
+    if (!t->in_pool && (rq.head || !run_budget_left(loop))) {
+        ready_push(t);      /* behind those that fired before it */
+        return;
+    }
+    rq.runs++;
     evf__task_run(t);
 }
 
@@ -357,6 +464,8 @@ void
 evf__task_wake(evf_task_t *t, int result)
 {
     struct ev_loop *loop = evf__loop();
+    if (t->ready)
+        return;     /* its timer fired first: it resumes with that */
     ev_io_stop(loop, &t->io);
     ev_timer_stop(loop, &t->timer);
     t->kind = T_WAKE;

@@ -28,6 +28,10 @@
 #include "coro.h"
 
 typedef struct evf_task evf_task_t;
+
+/* Tasks resumed by their timers in one loop iteration, at most; the rest
+ * go first in the next iterations (see task.c). */
+#define EVF__TASK_RUN_BUDGET 512
 typedef struct evf_tasks evf_tasks_t;
 
 /* A hold on an owner: release(arg) lets it go (release may be NULL). */

@@ -6,12 +6,15 @@
  * child; the deadline expires a group (never resuming the task) or, opted
  * in, returns EVF_ETIMEDOUT; unwinding on the loop and on a pool thread;
  * cancellation drops suspended tasks without resuming them; wake passes a
- * result; an abandoned group with a job out is released when it returns.
+ * result; an abandoned group with a job out is released when it returns;
+ * timers that expire together resume at most EVF__TASK_RUN_BUDGET tasks
+ * per loop iteration, and tasks still queued are dropped with their group.
  */
 #include "config.h"
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -130,6 +133,115 @@ live_stacks_are(size_t n)
     evf_coro_stats_t st;
     evf_coro_get_stats(&st);
     CU_ASSERT_EQUAL(st.live, n);
+}
+
+/* ---- timer bursts ------------------------------------------------------- */
+
+#define BURST 1300      /* over twice EVF__TASK_RUN_BUDGET */
+
+static unsigned burst_iter[BURST];
+static evf_task_t *burst_task[BURST];
+static unsigned nresumed, nwoken;
+
+static void
+burst_fn(evf_task_t *t, void *a, void *b)
+{
+    (void)a;
+    int rc = evf__task_sleep(t, 0.02);
+    burst_iter[(uintptr_t)b] = ev_iteration(loop);
+    burst_task[(uintptr_t)b] = NULL;
+    nresumed++;
+    nwoken += rc != 0;  /* a wake-up's result, not the timer's */
+}
+
+static bool
+burst_done(void)
+{
+    return nresumed == BURST;
+}
+
+static bool
+burst_begun(void)
+{
+    return nresumed > 0;
+}
+
+/* BURST tasks whose sleeps all end in the same iteration. */
+static void
+start_burst(void)
+{
+    fresh();
+    nresumed = nwoken = 0;
+    for (uintptr_t i = 0; i < BURST; i++) {
+        evf_task_t *t = evf__task_new(&o.g, burst_fn, NULL, (void *)i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+        burst_task[i] = t;
+        evf__task_run(t);
+    }
+}
+
+/*
+ * Timers that expire together are resumed at most EVF__TASK_RUN_BUDGET
+ * per loop iteration, the rest in the next iterations: all resume, none
+ * twice, and no iteration runs them all.  (It failed before the budget:
+ * all 1300 resumed in one iteration.)
+ */
+static void
+test_timer_burst(void)
+{
+    start_burst();
+    CU_ASSERT_TRUE_FATAL(run_until(burst_done, 10.0));
+    CU_ASSERT_EQUAL(o.ended, BURST);
+    unsigned first = burst_iter[0], last = burst_iter[0], most = 0;
+    for (unsigned i = 0; i < BURST; i++) {
+        if (burst_iter[i] < first)
+            first = burst_iter[i];
+        if (burst_iter[i] > last)
+            last = burst_iter[i];
+    }
+    for (unsigned it = first; it <= last; it++) {
+        unsigned n = 0;
+        for (unsigned i = 0; i < BURST; i++)
+            n += burst_iter[i] == it;
+        if (n > most)
+            most = n;
+    }
+    CU_ASSERT(most <= EVF__TASK_RUN_BUDGET);
+    CU_ASSERT(last - first + 1 >= (BURST + EVF__TASK_RUN_BUDGET - 1) /
+                                      EVF__TASK_RUN_BUDGET);
+    live_stacks_are(0);
+}
+
+/*
+ * A wake-up for a task on the ready queue is ignored (its timer fired
+ * first): each resumes once, with the timer's result.  Tasks still queued
+ * are dropped with their group, never resumed.
+ */
+static void
+test_timer_burst_cancel(void)
+{
+    start_burst();
+    CU_ASSERT_TRUE_FATAL(run_until(burst_begun, 10.0));
+    for (unsigned i = 0; i < BURST; i++)
+        if (burst_task[i])
+            evf__task_wake(burst_task[i], 42);
+    CU_ASSERT_TRUE_FATAL(run_until(burst_done, 10.0));
+    for (int i = 0; i < 5; i++)
+        ev_run(loop, EVRUN_NOWAIT);
+    CU_ASSERT_EQUAL(nresumed, BURST);
+    CU_ASSERT_EQUAL(nwoken, 0);
+    live_stacks_are(0);
+
+    start_burst();
+    CU_ASSERT_TRUE_FATAL(run_until(burst_begun, 10.0));
+    CU_ASSERT_EQUAL(nresumed, EVF__TASK_RUN_BUDGET);
+    unsigned ended_then = o.ended;
+    evf__tasks_cancel(&o.g);
+    for (int i = 0; i < 5; i++)
+        ev_run(loop, EVRUN_NOWAIT);
+    CU_ASSERT_EQUAL(nresumed, EVF__TASK_RUN_BUDGET);
+    CU_ASSERT_EQUAL(o.ended, ended_then);
+    live_stacks_are(0);
 }
 
 /* ---- tasks -------------------------------------------------------------- */
@@ -371,6 +483,8 @@ static CU_TestInfo tests[] = {
     { "unwind ends the group", test_unwind },
     { "wake passes a result; cancel drops", test_wake_and_cancel },
     { "pool jobs: unwind, abandon, release", test_to_thread },
+    { "timers due together: a budget per iteration", test_timer_burst },
+    { "timers due together: wake-ups, cancel", test_timer_burst_cancel },
     CU_TEST_INFO_NULL,
 };
 
