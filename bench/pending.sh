@@ -60,9 +60,12 @@ serving_pid() {
     echo "$found"
 }
 
-# Every pending request is in flight: lift the per-worker cap above them.
-start_evfcgid_tcp -a "$DEMO_APP" -w "$WORKERS" \
-    --max-requests-in-flight "$((PENDING + LOAD_PENDING + 1000))"
+# Every pending request is in flight: lift the per-worker cap above them
+# (in builds that have one: EVFCGID may be an older build, to compare).
+cap=()
+"$EVFCGID" --directives 2>&1 | grep max_requests_in_flight >/dev/null &&
+    cap=(--max-requests-in-flight "$((PENDING + LOAD_PENDING + 1000))")
+start_evfcgid_tcp -a "$DEMO_APP" -w "$WORKERS" "${cap[@]}"
 addr=127.0.0.1:$EVFCGID_PORT
 wpid=$(serving_pid "$EVFCGID_PID")
 log "evfcgid on $addr: started as pid $EVFCGID_PID, serving process $wpid ($(readlink "/proc/$wpid/exe"))"
