@@ -62,13 +62,12 @@
  * writes still come round every few milliseconds.
  *
  * A connection found readable once the budget is spent joins the read
- * queue, a FIFO served first in the next iterations; while it waits there
- * its read watcher is stopped.  The queue is what makes the budget fair:
- * libev runs the callbacks of one iteration newest event first, and epoll
- * reports a connection that stays readable before those that became
- * readable since, so without it the connections answered last (the
- * busiest) would be read first in every iteration and the others could
- * wait for seconds under load.
+ * queue, a FIFO served first in the next iterations.  The queue is what
+ * makes the budget fair: libev runs the callbacks of one iteration newest
+ * event first, and epoll reports a connection that stays readable before
+ * those that became readable since, so without it the connections
+ * answered last (the busiest) would be read first in every iteration and
+ * the others could wait for seconds under load.
  */
 #define ITER_READ_BUDGET READ_BUF
 
@@ -639,12 +638,15 @@ stay_awake(struct ev_loop *loop, ev_idle *w, int revents)
     (void)loop, (void)w, (void)revents;
 }
 
-/* Put c at the end of the read queue, its read watcher stopped. */
+/*
+ * Put c at the end of the read queue.  Its read watcher stays on (stopping
+ * and restarting it would cost epoll_ctl calls): while c waits, read_cb
+ * only returns.
+ */
 static void
 starve(evf_conn_t *c)
 {
     struct ev_loop *loop = evf__loop();
-    ev_io_stop(loop, &c->rio);
     c->starved = true;
     c->next_starved = NULL;
     c->prev_starved = reg.starved_tail;
@@ -661,7 +663,7 @@ starve(evf_conn_t *c)
     }
 }
 
-/* Take c off the read queue; its watcher restarts unless it is closing. */
+/* Take c off the read queue. */
 static void
 unstarve(evf_conn_t *c)
 {
@@ -676,8 +678,6 @@ unstarve(evf_conn_t *c)
         reg.starved_tail = c->prev_starved;
     c->prev_starved = c->next_starved = NULL;
     c->starved = false;
-    if (!c->closing)
-        ev_io_start(loop, &c->rio);
     if (!reg.starved) {
         ev_check_stop(loop, &reg.feeder);
         ev_idle_stop(loop, &reg.awake);
@@ -733,6 +733,8 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
 
     budget_renew(loop);
+    if (c->starved)
+        return;     /* waiting its turn on the read queue */
     /* Others waited longer, or the budget is spent: queue behind them. */
     if (reg.starved || reg.iter_read >= reg.read_budget) {
         starve(c);
