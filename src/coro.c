@@ -52,7 +52,20 @@
 #include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
-#ifdef EVF_SANITIZE_ADDRESS
+/*
+ * AddressSanitizer, however it was turned on (--enable-sanitizers, or the
+ * fuzzing build's own -fsanitize=address): it must hear of every stack
+ * switch, and of frames left behind on a stack that is reused.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define EVF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EVF_ASAN 1
+#endif
+#endif
+
+#ifdef EVF_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -335,7 +348,7 @@ ctx_make(char *lo, char *hi, void (*entry)(void))
 static void
 start_switch(void **fake, const void *bottom, size_t size)
 {
-#ifdef EVF_SANITIZE_ADDRESS
+#ifdef EVF_ASAN
     __sanitizer_start_switch_fiber(fake, bottom, size);
 #else
     (void)fake, (void)bottom, (void)size;
@@ -345,7 +358,7 @@ start_switch(void **fake, const void *bottom, size_t size)
 static void
 finish_switch(void *fake, const void **bottom, size_t *size)
 {
-#ifdef EVF_SANITIZE_ADDRESS
+#ifdef EVF_ASAN
     __sanitizer_finish_switch_fiber(fake, bottom, size);
 #else
     (void)fake, (void)bottom, (void)size;
@@ -393,16 +406,18 @@ slot_push(struct free_slot fs)
     pool.free[pool.nfree++] = fs;
 }
 
-/* Mark [p, p + n) of a slot as fresh memory for valgrind (the frames of
- * the slot's last coroutine may have left it "no access"). */
+/* Mark [p, p + n) of a slot as fresh memory for valgrind and ASan (the
+ * frames of the slot's last coroutine may have left it "no access"). */
 static void
 slot_fresh(void *p, size_t n)
 {
+#ifdef EVF_ASAN
+    __asan_unpoison_memory_region(p, n);
+#endif
 #ifdef HAVE_VALGRIND_VALGRIND_H
     VALGRIND_MAKE_MEM_UNDEFINED(p, n);
-#else
-    (void)p, (void)n;
 #endif
+    (void)p, (void)n;
 }
 
 /* A coroutine whose stack ends at hi, in the slot fs. */
@@ -543,7 +558,7 @@ evf_coro_free(evf_coro_t *c)
     assert(pool.current != c);
     char *slot = c->slot;
     region_t *r = c->region;
-#ifdef EVF_SANITIZE_ADDRESS
+#ifdef EVF_ASAN
     /* A stack dropped mid-call keeps its frames' redzones poisoned. */
     __asan_unpoison_memory_region(c->stack,
                                   (size_t)((char *)c->extra - c->stack));
