@@ -62,7 +62,7 @@
  * writes still come round every few milliseconds.
  *
  * A connection found readable once the budget is spent joins the read
- * queue, a FIFO served first in the next iterations.  The queue is what
+ * queue (turns.h), read first in the next iterations.  The queue is what
  * makes the budget fair: libev runs the callbacks of one iteration newest
  * event first, and epoll reports a connection that stays readable before
  * those that became readable since, so without it the connections
@@ -70,6 +70,8 @@
  * the others could wait for seconds under load.
  */
 #define ITER_READ_BUDGET READ_BUF
+
+static void feed_starved(evf_turns_t *q);
 
 static EVF_TLS struct {
     evf_conn_t *head;
@@ -81,13 +83,10 @@ static EVF_TLS struct {
     unsigned logged, suppressed;
     evf_conn_t *dirty;          /* connections to flush before polling */
     ev_prepare flusher;
-    unsigned iteration;         /* ev_iteration() of iter_read */
-    size_t iter_read;           /* bytes read in that iteration */
+    evf_budget_t read;          /* bytes read in this iteration */
     size_t read_budget;         /* ITER_READ_BUDGET, or a test's */
-    evf_conn_t *starved, *starved_tail;     /* the read queue (FIFO) */
-    ev_check feeder;            /* reads the queue first, each iteration */
-    ev_idle awake;              /* polls without sleeping while it waits */
-} reg = { .read_budget = ITER_READ_BUDGET };
+    evf_turns_t readq;          /* the read queue */
+} reg = { .read_budget = ITER_READ_BUDGET, .readq.serve = feed_starved };
 
 static void destroy(evf_conn_t *c);
 
@@ -620,22 +619,13 @@ feed(evf_conn_t *c, const uint8_t *buf, size_t len)
         c->partial = ev_now(evf__loop());
 }
 
-/* A new loop iteration: its budget is whole again. */
-static void
-budget_renew(struct ev_loop *loop)
-{
-    if (reg.iteration != ev_iteration(loop)) {
-        reg.iteration = ev_iteration(loop);
-        reg.iter_read = 0;
-    }
-}
+#define conn_of_turn(t) container_of((t), evf_conn_t, turn)
 
-static void feed_starved(struct ev_loop *loop, ev_check *w, int revents);
-
-static void
-stay_awake(struct ev_loop *loop, ev_idle *w, int revents)
+/* Bytes left to read in this loop iteration. */
+static bool
+read_budget_left(struct ev_loop *loop)
 {
-    (void)loop, (void)w, (void)revents;
+    return evf_budget_used(&reg.read, loop) < reg.read_budget;
 }
 
 /*
@@ -646,42 +636,7 @@ stay_awake(struct ev_loop *loop, ev_idle *w, int revents)
 static void
 starve(evf_conn_t *c)
 {
-    struct ev_loop *loop = evf__loop();
-    c->starved = true;
-    c->next_starved = NULL;
-    c->prev_starved = reg.starved_tail;
-    if (reg.starved_tail)
-        reg.starved_tail->next_starved = c;
-    else
-        reg.starved = c;
-    reg.starved_tail = c;
-    if (!ev_is_active(&reg.feeder)) {
-        ev_check_init(&reg.feeder, feed_starved);
-        ev_check_start(loop, &reg.feeder);
-        ev_idle_init(&reg.awake, stay_awake);
-        ev_idle_start(loop, &reg.awake);
-    }
-}
-
-/* Take c off the read queue. */
-static void
-unstarve(evf_conn_t *c)
-{
-    struct ev_loop *loop = evf__loop();
-    if (c->prev_starved)
-        c->prev_starved->next_starved = c->next_starved;
-    else
-        reg.starved = c->next_starved;
-    if (c->next_starved)
-        c->next_starved->prev_starved = c->prev_starved;
-    else
-        reg.starved_tail = c->prev_starved;
-    c->prev_starved = c->next_starved = NULL;
-    c->starved = false;
-    if (!reg.starved) {
-        ev_check_stop(loop, &reg.feeder);
-        ev_idle_stop(loop, &reg.awake);
-    }
+    evf_turns_push(&reg.readq, &c->turn);
 }
 
 /*
@@ -695,10 +650,10 @@ read_some(evf_conn_t *c)
     bool drained = false;
 
     hold(c);
-    while (!c->closing && reg.iter_read < reg.read_budget) {
+    while (!c->closing && read_budget_left(loop)) {
         ssize_t n = recv(c->fd, reg.rbuf, READ_BUF, 0);
         if (n > 0) {
-            reg.iter_read += (size_t)n;
+            reg.read.used += (size_t)n;
             c->active = ev_now(loop);
             feed(c, reg.rbuf, (size_t)n);
             if ((size_t)n < READ_BUF) {
@@ -732,27 +687,24 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
     evf_conn_t *c = container_of(w, evf_conn_t, rio);
     (void)revents;
 
-    budget_renew(loop);
-    if (c->starved)
+    if (c->turn.queued)
         return;     /* waiting its turn on the read queue */
     /* Others waited longer, or the budget is spent: queue behind them. */
-    if (reg.starved || reg.iter_read >= reg.read_budget) {
+    if (reg.readq.head || !read_budget_left(loop)) {
         starve(c);
         return;
     }
     read_some(c);
 }
 
-/* First in each iteration (libev runs check watchers before the I/O
- * callbacks of the same poll): read the queue in order. */
+/* First in each iteration: read the queue in order. */
 static void
-feed_starved(struct ev_loop *loop, ev_check *w, int revents)
+feed_starved(evf_turns_t *q)
 {
-    (void)w, (void)revents;
-    budget_renew(loop);
-    while (reg.starved && reg.iter_read < reg.read_budget) {
-        evf_conn_t *c = reg.starved;
-        unstarve(c);
+    struct ev_loop *loop = evf__loop();
+    while (q->head && read_budget_left(loop)) {
+        evf_conn_t *c = conn_of_turn(q->head);
+        evf_turns_remove(q, &c->turn);
         read_some(c);
     }
 }
@@ -835,8 +787,8 @@ destroy(evf_conn_t *c)
 
     c->holds++;     /* request cleanups must not re-enter destroy */
     lose(c);
-    if (c->starved)
-        unstarve(c);
+    if (c->turn.queued)
+        evf_turns_remove(&reg.readq, &c->turn);
     while ((r = any_req(c)))
         evf__req_abort(r, false);
     close(c->fd);
@@ -877,8 +829,8 @@ evf_conn_drain_all(void)
         evf_conn_t *next = c->next;
         ev_io_stop(evf__loop(), &c->rio);
         c->closing = true;
-        if (c->starved)
-            unstarve(c);
+        if (c->turn.queued)
+            evf_turns_remove(&reg.readq, &c->turn);
         if (!c->nreqs) {
             hold(c);
             unhold(c);

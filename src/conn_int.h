@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "fcgi_parser.h"
 #include "request.h"
+#include "turns.h"
 
 #define SMALL_IDS 8
 
@@ -40,8 +41,7 @@ struct evf_conn {
     ev_tstamp intake;           /* <= oldest BEGIN still receiving; 0: none */
     evf_conn_t *next_dirty;     /* on the flush list: output waits */
     bool queued;                /* on the flush list */
-    evf_conn_t *prev_starved, *next_starved;    /* on the read queue */
-    bool starved;               /* readable, waiting its turn unread */
+    evf_turn_t turn;            /* readable, waiting its turn unread */
 };
 
 /* conn.c, for conn_timeout.c. */

@@ -19,10 +19,8 @@
  * that began in one iteration and await the same delay expire together:
  * after a burst, thousands of timers come due in one iteration, and
  * resuming them all at once held the loop for 10 to 20 ms.  Past the
- * budget a due task waits in a FIFO (the ready queue), which a check
- * watcher runs first in the next iterations (check watchers run before
- * the timers of their iteration), while an idle watcher keeps the loop
- * from sleeping.  A queued task is about to resume: a wake-up for it is
+ * budget a due task waits in the ready queue (turns.h), run first in the
+ * next iterations, before their timers.  A queued task is about to resume: a wake-up for it is
  * ignored (its timer fired first, as it would have resumed first), and
  * dropping it takes it off the queue.
  *
@@ -45,6 +43,7 @@
 #include "pool.h"
 #include "task.h"
 #include "tls.h"
+#include "turns.h"
 
 #define container_of(p, type, member) \
     ((type *)((char *)(p) - offsetof(type, member)))
@@ -72,19 +71,19 @@ struct evf_task {
     void *job_arg;
     void (*on_drop)(void *);    /* evf__task_on_drop: while suspended */
     void *on_drop_arg;
-    evf_task_t *rprev, *rnext;  /* on the ready queue */
-    bool ready;
+    evf_turn_t turn;            /* on the ready queue */
 };
 
 #define RUN_BUDGET EVF__TASK_RUN_BUDGET
 
+static void run_ready(evf_turns_t *q);
+
 static EVF_TLS struct {
-    unsigned iteration;     /* ev_iteration() of runs */
-    unsigned runs;          /* timer resumes in that iteration */
-    evf_task_t *head, *tail;
-    ev_check runner;
-    ev_idle awake;
-} rq;
+    evf_budget_t runs;      /* timer resumes in this iteration */
+    evf_turns_t q;          /* the ready queue */
+} rq = { .q.serve = run_ready };
+
+#define task_of_turn(t) container_of((t), evf_task_t, turn)
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -161,75 +160,23 @@ evf__task_group(const evf_task_t *t)
 
 /* ---- the ready queue ---------------------------------------------------- */
 
-static void run_ready(struct ev_loop *loop, ev_check *w, int revents);
-
-static void
-stay_awake(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    (void)loop, (void)w, (void)revents;
-}
-
 /* Room for one more timer resume in this loop iteration? */
 static bool
 run_budget_left(struct ev_loop *loop)
 {
-    if (rq.iteration != ev_iteration(loop)) {
-        rq.iteration = ev_iteration(loop);
-        rq.runs = 0;
-    }
-    return rq.runs < RUN_BUDGET;
-}
-
-static void
-ready_push(evf_task_t *t)
-{
-    struct ev_loop *loop = evf__loop();
-    t->ready = true;
-    t->rnext = NULL;
-    t->rprev = rq.tail;
-    if (rq.tail)
-        rq.tail->rnext = t;
-    else
-        rq.head = t;
-    rq.tail = t;
-    if (!ev_is_active(&rq.runner)) {
-        ev_check_init(&rq.runner, run_ready);
-        ev_check_start(loop, &rq.runner);
-        ev_idle_init(&rq.awake, stay_awake);
-        ev_idle_start(loop, &rq.awake);
-    }
-}
-
-static void
-ready_unlink(evf_task_t *t)
-{
-    if (t->rprev)
-        t->rprev->rnext = t->rnext;
-    else
-        rq.head = t->rnext;
-    if (t->rnext)
-        t->rnext->rprev = t->rprev;
-    else
-        rq.tail = t->rprev;
-    t->rprev = t->rnext = NULL;
-    t->ready = false;
-    if (!rq.head) {
-        struct ev_loop *loop = evf__loop();
-        ev_check_stop(loop, &rq.runner);
-        ev_idle_stop(loop, &rq.awake);
-    }
+    return evf_budget_used(&rq.runs, loop) < RUN_BUDGET;
 }
 
 /* First in each iteration: the tasks whose timers fired past the budget,
  * in the order they fired. */
 static void
-run_ready(struct ev_loop *loop, ev_check *w, int revents)
+run_ready(evf_turns_t *q)
 {
-    (void)w, (void)revents;
-    while (rq.head && run_budget_left(loop)) {
-        evf_task_t *t = rq.head;
-        ready_unlink(t);
-        rq.runs++;
+    struct ev_loop *loop = evf__loop();
+    while (q->head && run_budget_left(loop)) {
+        evf_task_t *t = task_of_turn(q->head);
+        evf_turns_remove(q, &t->turn);
+        rq.runs.used++;
         evf__task_run(t);
     }
 }
@@ -242,8 +189,8 @@ drop(evf_task_t *t)
     struct ev_loop *loop = evf__loop();
     ev_timer_stop(loop, &t->timer);
     ev_io_stop(loop, &t->io);
-    if (t->ready)
-        ready_unlink(t);
+    if (t->turn.queued)
+        evf_turns_remove(&rq.q, &t->turn);
     for (evf_task_t **pp = &g->list; *pp; pp = &(*pp)->next)
         if (*pp == t) {
             *pp = t->next;
@@ -306,8 +253,8 @@ evf__task_run(evf_task_t *t)
 {
     evf_tasks_t *g = t->group;
     const evf_tasks_ops *ops = g->ops;
-    if (t->ready)
-        ready_unlink(t);    /* resumed another way: not twice */
+    if (t->turn.queued)
+        evf_turns_remove(&rq.q, &t->turn);  /* resumed another way */
     /* The owner may be freed by ended(): the hold outlives it. */
     evf_hold_t h = ops->hold(g);
     double t0 = evf__now();
@@ -355,11 +302,11 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         t->result = EVF_ETIMEDOUT;
         break;
     }
-    if (!t->in_pool && (rq.head || !run_budget_left(loop))) {
-        ready_push(t);      /* behind those that fired before it */
+    if (!t->in_pool && (rq.q.head || !run_budget_left(loop))) {
+        evf_turns_push(&rq.q, &t->turn);    /* behind those due before */
         return;
     }
-    rq.runs++;
+    rq.runs.used++;
     evf__task_run(t);
 }
 
@@ -464,7 +411,7 @@ void
 evf__task_wake(evf_task_t *t, int result)
 {
     struct ev_loop *loop = evf__loop();
-    if (t->ready)
+    if (t->turn.queued)
         return;     /* its timer fired first: it resumes with that */
     ev_io_stop(loop, &t->io);
     ev_timer_stop(loop, &t->timer);
