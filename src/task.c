@@ -13,7 +13,9 @@
  * A task's timer means one thing at a time (kind): a wake-up with a result,
  * the await's own timeout, or the group's deadline.  Wake-ups go through
  * the timer with a zero delay, so a wake never resumes a task from inside
- * another task.
+ * another task.  Wake-ups and awaits of a fixed delay wait in timer lanes
+ * (lanes.h), which keeps them out of libev's heap; a deadline's timer,
+ * whose delay differs each time, goes to the heap.
  *
  * Timer resumes are bounded per loop iteration (RUN_BUDGET).  Requests
  * that began in one iteration and await the same delay expire together:
@@ -39,6 +41,7 @@
 
 #include "coro.h"
 #include "evfcgi.h"
+#include "lanes.h"
 #include "loop.h"
 #include "pool.h"
 #include "task.h"
@@ -58,7 +61,7 @@ struct evf_task {
     unsigned children;          /* gather: children still running */
     evf__task_fn fn;
     void *a, *b;
-    ev_timer timer;
+    evf_ltimer_t timer;         /* in a lane when it can (lanes.h) */
     ev_io io;
     int kind;                   /* what the timer means */
     int wake_result;            /* T_WAKE: what the await returns */
@@ -138,7 +141,7 @@ evf__task_new_in(evf_tasks_t *g, evf_coro_slot_t *slot, evf__task_fn fn,
     t->fn = fn;
     t->a = a;
     t->b = b;
-    ev_init(&t->timer, timer_cb);
+    evf_ltimer_init(&t->timer, timer_cb);
     ev_init(&t->io, io_cb);
     t->next = g->list;
     g->list = t;
@@ -187,7 +190,7 @@ drop(evf_task_t *t)
 {
     evf_tasks_t *g = t->group;
     struct ev_loop *loop = evf__loop();
-    ev_timer_stop(loop, &t->timer);
+    evf_ltimer_stop(loop, &t->timer);
     ev_io_stop(loop, &t->io);
     if (t->turn.queued)
         evf_turns_remove(&rq.q, &t->turn);
@@ -280,7 +283,7 @@ evf__task_run(evf_task_t *t)
 static void
 timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    evf_task_t *t = container_of(w, evf_task_t, timer);
+    evf_task_t *t = container_of(w, evf_task_t, timer.w);
     evf_tasks_t *g = t->group;
     (void)revents;
     ev_io_stop(loop, &t->io);
@@ -314,7 +317,7 @@ static void
 io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     evf_task_t *t = container_of(w, evf_task_t, io);
-    ev_timer_stop(loop, &t->timer);
+    evf_ltimer_stop(loop, &t->timer);
     ev_io_stop(loop, w);
     t->result = (revents & EV_READ ? EVF_READ : 0) |
                 (revents & EV_WRITE ? EVF_WRITE : 0);
@@ -365,10 +368,13 @@ arm(evf_task_t *t, double seconds, int kind)
             t->kind = T_DEADLINE;
         }
     }
-    if (seconds >= 0) {
-        ev_timer_set(&t->timer, seconds, 0.);
-        ev_timer_start(loop, &t->timer);
-    }
+    if (seconds < 0)
+        return 0;
+    /* A deadline's delay differs at each await: it would hold a lane. */
+    if (t->kind == T_DEADLINE)
+        evf_ltimer_start_alone(loop, &t->timer, seconds);
+    else
+        evf_ltimer_start(loop, &t->timer, seconds);
     return 0;
 }
 
@@ -414,11 +420,10 @@ evf__task_wake(evf_task_t *t, int result)
     if (t->turn.queued)
         return;     /* its timer fired first: it resumes with that */
     ev_io_stop(loop, &t->io);
-    ev_timer_stop(loop, &t->timer);
+    evf_ltimer_stop(loop, &t->timer);
     t->kind = T_WAKE;
     t->wake_result = result;
-    ev_timer_set(&t->timer, 0., 0.);
-    ev_timer_start(loop, &t->timer);
+    evf_ltimer_start(loop, &t->timer, 0.);
 }
 
 void
@@ -483,7 +488,7 @@ job_done(evf_job_t *j)
         return;
     }
     evf_hold_t h = g->ops->hold(g);
-    ev_timer_stop(evf__loop(), &t->timer);
+    evf_ltimer_stop(evf__loop(), &t->timer);
     g->ops->job_back(g);
     if (t->job_raised) {
         g->raised = true;
@@ -515,7 +520,7 @@ evf__task_to_thread(evf_task_t *t, void (*fn)(void *arg), void *arg,
             return rc;
     }
     if (evf_pool_submit(&t->job) < 0) {
-        ev_timer_stop(evf__loop(), &t->timer);
+        evf_ltimer_stop(evf__loop(), &t->timer);
         return EVF_EBUSY;
     }
     g->jobs++;

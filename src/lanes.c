@@ -1,0 +1,184 @@
+/*
+ * lanes: timers of one delay in a FIFO under one ev_timer (see lanes.h).
+ *
+ * A lane's ev_timer is armed for its head's due time.  libev measures a
+ * timer from the loop's time, read when the iteration began, so it may
+ * fire a little before the head's due time read off the clock at its
+ * start; a head less than EARLY before its time counts as due (libev's
+ * epoll backend wakes to the millisecond), and one further off re-arms
+ * the lane for what is left.
+ *
+ * When the lane's timer fires, every due timer is moved to a batch on the
+ * stack, and the lane is re-armed for the next, before any callback runs:
+ * a callback may start timers (in this lane too), and stop others (in the
+ * batch too, since an ltimer's lane is wherever it waits).
+ */
+#include "config.h"
+
+#include <stddef.h>
+#include <time.h>
+
+#include "lanes.h"
+
+#define container_of(p, type, member) \
+    ((type *)((char *)(p) - offsetof(type, member)))
+
+#define EARLY 0.001
+
+typedef struct evf_lane {
+    evf_ltimer_t *head, *tail;
+    unsigned n;
+    double delay;               /* < 0: a batch, not a lane */
+    ev_timer w;                 /* armed for head, in a lane */
+} lane_t;
+
+/* Global-dynamic TLS: too big for the static block (see tls.h), and an
+ * arm or a stop is not frequent enough for the call to matter. */
+static _Thread_local lane_t lanes[EVF_LANES];
+
+static double
+mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void lane_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void
+append(lane_t *l, evf_ltimer_t *t)
+{
+    t->lane = l;
+    t->next = NULL;
+    t->prev = l->tail;
+    if (l->tail)
+        l->tail->next = t;
+    else
+        l->head = t;
+    l->tail = t;
+    l->n++;
+}
+
+static void
+unlink_from(lane_t *l, evf_ltimer_t *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        l->head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        l->tail = t->prev;
+    t->prev = t->next = NULL;
+    t->lane = NULL;
+    l->n--;
+}
+
+/* Arm l's timer for its head, or stop it when l is empty. */
+static void
+rearm(struct ev_loop *loop, lane_t *l, double now)
+{
+    ev_timer_stop(loop, &l->w);
+    if (!l->head)
+        return;
+    double after = l->head->due - now;
+    ev_timer_set(&l->w, after > 0 ? after : 0., 0.);
+    ev_timer_start(loop, &l->w);
+}
+
+void
+evf_ltimer_init(evf_ltimer_t *t, void (*cb)(struct ev_loop *, ev_timer *, int))
+{
+    ev_init(&t->w, cb);
+    t->prev = t->next = NULL;
+    t->lane = NULL;
+    t->due = 0;
+}
+
+void
+evf_ltimer_start_alone(struct ev_loop *loop, evf_ltimer_t *t, double after)
+{
+    if (evf_ltimer_active(t))
+        return;     /* as ev_timer_start does */
+    ev_timer_set(&t->w, after, 0.);
+    ev_timer_start(loop, &t->w);
+}
+
+/* The lane of delay `after`, or a free one for it; NULL when none. */
+static lane_t *
+lane_for(double after)
+{
+    lane_t *free_lane = NULL;
+    for (lane_t *l = lanes; l < lanes + EVF_LANES; l++) {
+        if (l->n && l->delay == after)
+            return l;
+        if (!l->n && !free_lane)
+            free_lane = l;
+    }
+    return free_lane;
+}
+
+void
+evf_ltimer_start(struct ev_loop *loop, evf_ltimer_t *t, double after)
+{
+    if (evf_ltimer_active(t))
+        return;     /* as ev_timer_start does */
+    lane_t *l = lane_for(after);
+    if (!l) {
+        evf_ltimer_start_alone(loop, t, after);
+        return;
+    }
+    double now = mono_now();
+    t->due = now + after;
+    append(l, t);
+    if (l->n == 1) {
+        l->delay = after;
+        ev_init(&l->w, lane_cb);    /* an empty lane's timer is stopped */
+        rearm(loop, l, now);
+    }
+}
+
+void
+evf_ltimer_stop(struct ev_loop *loop, evf_ltimer_t *t)
+{
+    lane_t *l = t->lane;
+    if (!l) {
+        ev_timer_stop(loop, &t->w);
+        return;
+    }
+    bool was_head = l->head == t;
+    unlink_from(l, t);
+    if (was_head && l->delay >= 0)
+        rearm(loop, l, mono_now());
+}
+
+static void
+lane_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    lane_t *l = container_of(w, lane_t, w);
+    lane_t batch = { .delay = -1 };
+    double now = mono_now();
+    (void)revents;
+    while (l->head && l->head->due <= now + EARLY) {
+        evf_ltimer_t *t = l->head;
+        unlink_from(l, t);
+        append(&batch, t);
+    }
+    rearm(loop, l, now);
+    while (batch.head) {
+        evf_ltimer_t *t = batch.head;
+        unlink_from(&batch, t);
+        ev_invoke(loop, &t->w, EV_TIMER);
+    }
+}
+
+unsigned
+evf_lanes_waiting(void)
+{
+    unsigned n = 0;
+    for (lane_t *l = lanes; l < lanes + EVF_LANES; l++)
+        n += l->n;
+    return n;
+}
