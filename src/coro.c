@@ -18,7 +18,8 @@
  * region's mapping in two, and vm.max_map_count (65530 by default) would
  * run out long before 100,000 stacks, so beyond GUARD_BUDGET stacks new
  * regions come without guards (logged once).  A freed slot goes back on
- * top of a free list (LIFO), so the next coroutine gets the stack used
+ * top of a free list (LIFO; 4-byte slot numbers, the only heap a slot
+ * costs besides its region's share), so the next coroutine gets the stack used
  * last, its pages still mapped and in cache: no page faults in the steady
  * state.  Memory follows the load down again through evf_coro_trim(),
  * called on an idle timer: free slots beyond what the peak since the last
@@ -103,13 +104,13 @@ struct evf_coro {
 };
 
 typedef struct region {
-    struct region *next;
     char *base;
     size_t len;
     size_t slot_size;
+    uint32_t first;         /* the number of its first slot */
     bool guarded;
 #ifdef HAVE_VALGRIND_VALGRIND_H
-    unsigned vg_ids[SLOTS_PER_REGION];
+    unsigned *vg_ids;       /* SLOTS_PER_REGION, under valgrind only */
 #endif
 } region_t;
 
@@ -127,8 +128,9 @@ struct evf_coro_slot {
 
 static EVF_TLS struct {
     size_t stack_size;
-    region_t *regions;
-    struct free_slot *free; /* free slots, a stack (LIFO: warm first) */
+    region_t **regions;     /* by number: slot n is in regions[n / 64] */
+    uint32_t *free;         /* free slot numbers, a stack (LIFO: warm
+                             * first): 4 bytes a slot, on the heap */
     size_t nfree, free_cap;
     size_t ncold;           /* free[0 .. ncold) were given back */
     size_t peak;            /* most slots in use since the last trim */
@@ -165,6 +167,28 @@ evf_coro_stack_size(void)
     return pool.stack_size;
 }
 
+static void
+region_free(region_t *r)
+{
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    if (r->vg_ids && r->base)
+        for (size_t i = 0; i < SLOTS_PER_REGION; i++)
+            VALGRIND_STACK_DEREGISTER(r->vg_ids[i]);
+    evf_free(r->vg_ids);
+#endif
+    evf_free(r);
+}
+
+/* Slot number n, where it is. */
+static struct free_slot
+slot_of(uint32_t n)
+{
+    region_t *r = pool.regions[n / SLOTS_PER_REGION];
+    return (struct free_slot){
+        r->base + (size_t)(n % SLOTS_PER_REGION) * r->slot_size, r
+    };
+}
+
 /* Map a new region and push its slots on the free list.  0 or -errno. */
 static int
 grow(void)
@@ -175,31 +199,46 @@ grow(void)
     size_t slot_size = ss + (guarded ? ps : 0);
     size_t len = slot_size * SLOTS_PER_REGION;
 
+    if (pool.slots + SLOTS_PER_REGION > UINT32_MAX)
+        return -ENOMEM;
     /* The free list must hold every slot ever mapped: all may be free at
-     * once. */
+     * once.  The region table grows with it. */
     if (pool.slots + SLOTS_PER_REGION > pool.free_cap) {
         size_t cap = pool.free_cap ? pool.free_cap * 2 : 256;
         while (cap < pool.slots + SLOTS_PER_REGION)
             cap *= 2;
-        struct free_slot *f = evf_realloc(pool.free, cap * sizeof(*f));
+        uint32_t *f = evf_realloc(pool.free, cap * sizeof(*f));
         if (!f)
             return -ENOMEM;
         pool.free = f;
+        region_t **rs = evf_realloc(pool.regions,
+                                    cap / SLOTS_PER_REGION * sizeof(*rs));
+        if (!rs)
+            return -ENOMEM;
+        pool.regions = rs;
         pool.free_cap = cap;
     }
     region_t *r = evf_calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    if (RUNNING_ON_VALGRIND &&
+        !(r->vg_ids = evf_calloc(SLOTS_PER_REGION, sizeof(*r->vg_ids)))) {
+        evf_free(r);
+        return -ENOMEM;
+    }
+#endif
     char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) {
         int err = errno;
-        evf_free(r);
+        region_free(r);
         return -err;
     }
     r->base = base;
     r->len = len;
     r->slot_size = slot_size;
+    r->first = (uint32_t)pool.slots;
     r->guarded = guarded;
     for (size_t i = 0; i < SLOTS_PER_REGION; i++) {
         char *slot = base + i * slot_size;
@@ -207,13 +246,13 @@ grow(void)
             mprotect(slot, ps, PROT_NONE);
 #ifdef HAVE_VALGRIND_VALGRIND_H
         char *lo = slot + (guarded ? ps : 0);
-        r->vg_ids[i] = VALGRIND_STACK_REGISTER(lo, lo + ss);
+        if (r->vg_ids)
+            r->vg_ids[i] = VALGRIND_STACK_REGISTER(lo, lo + ss);
 #endif
     }
     /* Push in reverse so the lowest slot is handed out first. */
     for (size_t i = SLOTS_PER_REGION; i-- > 0;)
-        pool.free[pool.nfree++] =
-            (struct free_slot){ base + i * slot_size, r };
+        pool.free[pool.nfree++] = r->first + (uint32_t)i;
     if (guarded) {
         pool.guarded += SLOTS_PER_REGION;
     } else if (!pool.guard_warned) {
@@ -222,8 +261,7 @@ grow(void)
                        "guard page (each one costs a memory mapping)",
                        GUARD_BUDGET);
     }
-    r->next = pool.regions;
-    pool.regions = r;
+    pool.regions[pool.nregions] = r;
     pool.slots += SLOTS_PER_REGION;
     pool.nregions++;
     return 0;
@@ -390,7 +428,7 @@ slot_pop(struct free_slot *fs)
 {
     if (!pool.nfree && grow() < 0)
         return false;
-    *fs = pool.free[--pool.nfree];
+    *fs = slot_of(pool.free[--pool.nfree]);
     if (pool.ncold > pool.nfree)
         pool.ncold = pool.nfree;
     if (++pool.live > pool.peak)
@@ -403,7 +441,9 @@ slot_push(struct free_slot fs)
 {
     pool.live--;
     /* grow() sized the free list for every slot ever mapped. */
-    pool.free[pool.nfree++] = fs;
+    region_t *r = fs.region;
+    pool.free[pool.nfree++] =
+        r->first + (uint32_t)((size_t)(fs.slot - r->base) / r->slot_size);
 }
 
 /* Mark [p, p + n) of a slot as fresh memory for valgrind and ASan (the
@@ -582,9 +622,9 @@ evf_coro_trim(void)
         want = WARM_MIN;
     size_t released = 0;
     while (pool.nfree - pool.ncold > want) {
-        struct free_slot *f = &pool.free[pool.ncold++];
-        char *lo = f->slot + (f->region->guarded ? ps : 0);
-        madvise(lo, (size_t)(f->slot + f->region->slot_size - lo),
+        struct free_slot f = slot_of(pool.free[pool.ncold++]);
+        char *lo = f.slot + (f.region->guarded ? ps : 0);
+        madvise(lo, (size_t)(f.slot + f.region->slot_size - lo),
                 MADV_DONTNEED);
         released++;
     }
@@ -606,17 +646,12 @@ void
 evf_coro_pool_destroy(void)
 {
     assert(pool.live == 0);
-    region_t *r = pool.regions;
-    while (r) {
-        region_t *next = r->next;
-#ifdef HAVE_VALGRIND_VALGRIND_H
-        for (size_t i = 0; i < SLOTS_PER_REGION; i++)
-            VALGRIND_STACK_DEREGISTER(r->vg_ids[i]);
-#endif
+    for (size_t i = 0; i < pool.nregions; i++) {
+        region_t *r = pool.regions[i];
         munmap(r->base, r->len);
-        evf_free(r);
-        r = next;
+        region_free(r);
     }
+    evf_free(pool.regions);
     evf_free(pool.free);
     size_t ss = pool.stack_size;
     memset(&pool, 0, sizeof(pool));
