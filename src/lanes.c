@@ -16,9 +16,9 @@
 #include "config.h"
 
 #include <stddef.h>
-#include <time.h>
 
 #include "lanes.h"
+#include "loop.h"
 
 #define container_of(p, type, member) \
     ((type *)((char *)(p) - offsetof(type, member)))
@@ -29,20 +29,13 @@ typedef struct evf_lane {
     evf_ltimer_t *head, *tail;
     unsigned n;
     double delay;               /* < 0: a batch, not a lane */
+    struct ev_loop *loop;       /* whose timers it holds */
     ev_timer w;                 /* armed for head, in a lane */
 } lane_t;
 
 /* Global-dynamic TLS: too big for the static block (see tls.h), and an
  * arm or a stop is not frequent enough for the call to matter. */
 static _Thread_local lane_t lanes[EVF_LANES];
-
-static double
-mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void lane_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -106,13 +99,14 @@ evf_ltimer_start_alone(struct ev_loop *loop, evf_ltimer_t *t, double after)
     ev_timer_start(loop, &t->w);
 }
 
-/* The lane of delay `after`, or a free one for it; NULL when none. */
+/* loop's lane of delay `after`, or a free one for it; NULL when none.
+ * (A lane that holds another loop's timers is neither.) */
 static lane_t *
-lane_for(double after)
+lane_for(struct ev_loop *loop, double after)
 {
     lane_t *free_lane = NULL;
     for (lane_t *l = lanes; l < lanes + EVF_LANES; l++) {
-        if (l->n && l->delay == after)
+        if (l->n && l->delay == after && l->loop == loop)
             return l;
         if (!l->n && !free_lane)
             free_lane = l;
@@ -125,16 +119,17 @@ evf_ltimer_start(struct ev_loop *loop, evf_ltimer_t *t, double after)
 {
     if (evf_ltimer_active(t))
         return;     /* as ev_timer_start does */
-    lane_t *l = lane_for(after);
+    lane_t *l = lane_for(loop, after);
     if (!l) {
         evf_ltimer_start_alone(loop, t, after);
         return;
     }
-    double now = mono_now();
+    double now = evf__now();
     t->due = now + after;
     append(l, t);
     if (l->n == 1) {
         l->delay = after;
+        l->loop = loop;
         ev_init(&l->w, lane_cb);    /* an empty lane's timer is stopped */
         rearm(loop, l, now);
     }
@@ -151,7 +146,7 @@ evf_ltimer_stop(struct ev_loop *loop, evf_ltimer_t *t)
     bool was_head = l->head == t;
     unlink_from(l, t);
     if (was_head && l->delay >= 0)
-        rearm(loop, l, mono_now());
+        rearm(loop, l, evf__now());
 }
 
 static void
@@ -159,7 +154,7 @@ lane_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     lane_t *l = container_of(w, lane_t, w);
     lane_t batch = { .delay = -1 };
-    double now = mono_now();
+    double now = evf__now();
     (void)revents;
     while (l->head && l->head->due <= now + EARLY) {
         evf_ltimer_t *t = l->head;
