@@ -690,7 +690,7 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (c->turn.queued)
         return;     /* waiting its turn on the read queue */
     /* Others waited longer, or the budget is spent: queue behind them. */
-    if (reg.readq.head || !read_budget_left(loop)) {
+    if (evf_turns_first(&reg.readq) || !read_budget_left(loop)) {
         starve(c);
         return;
     }
@@ -702,8 +702,8 @@ static void
 feed_starved(evf_turns_t *q)
 {
     struct ev_loop *loop = evf__loop();
-    while (q->head && read_budget_left(loop)) {
-        evf_conn_t *c = conn_of_turn(q->head);
+    while (evf_turns_first(q) && read_budget_left(loop)) {
+        evf_conn_t *c = conn_of_turn(evf_turns_first(q));
         evf_turns_remove(q, &c->turn);
         read_some(c);
     }

@@ -26,7 +26,7 @@
 #define EARLY 0.001
 
 typedef struct evf_lane {
-    evf_ltimer_t *head, *tail;
+    evf_fifo_t fifo;
     unsigned n;
     double delay;               /* < 0: a batch, not a lane */
     struct ev_loop *loop;       /* whose timers it holds */
@@ -39,32 +39,25 @@ static _Thread_local lane_t lanes[EVF_LANES];
 
 static void lane_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
+static evf_ltimer_t *
+head_of(const lane_t *l)
+{
+    return l->fifo.head ? container_of(l->fifo.head, evf_ltimer_t, link)
+                        : NULL;
+}
+
 static void
 append(lane_t *l, evf_ltimer_t *t)
 {
     t->lane = l;
-    t->next = NULL;
-    t->prev = l->tail;
-    if (l->tail)
-        l->tail->next = t;
-    else
-        l->head = t;
-    l->tail = t;
+    evf_fifo_append(&l->fifo, &t->link);
     l->n++;
 }
 
 static void
 unlink_from(lane_t *l, evf_ltimer_t *t)
 {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        l->head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        l->tail = t->prev;
-    t->prev = t->next = NULL;
+    evf_fifo_unlink(&l->fifo, &t->link);
     t->lane = NULL;
     l->n--;
 }
@@ -74,9 +67,10 @@ static void
 rearm(struct ev_loop *loop, lane_t *l, double now)
 {
     ev_timer_stop(loop, &l->w);
-    if (!l->head)
+    evf_ltimer_t *head = head_of(l);
+    if (!head)
         return;
-    double after = l->head->due - now;
+    double after = head->due - now;
     ev_timer_set(&l->w, after > 0 ? after : 0., 0.);
     ev_timer_start(loop, &l->w);
 }
@@ -85,7 +79,7 @@ void
 evf_ltimer_init(evf_ltimer_t *t, void (*cb)(struct ev_loop *, ev_timer *, int))
 {
     ev_init(&t->w, cb);
-    t->prev = t->next = NULL;
+    t->link.prev = t->link.next = NULL;
     t->lane = NULL;
     t->due = 0;
 }
@@ -143,7 +137,7 @@ evf_ltimer_stop(struct ev_loop *loop, evf_ltimer_t *t)
         ev_timer_stop(loop, &t->w);
         return;
     }
-    bool was_head = l->head == t;
+    bool was_head = head_of(l) == t;
     unlink_from(l, t);
     if (was_head && l->delay >= 0)
         rearm(loop, l, evf__now());
@@ -156,14 +150,13 @@ lane_cb(struct ev_loop *loop, ev_timer *w, int revents)
     lane_t batch = { .delay = -1 };
     double now = evf__now();
     (void)revents;
-    while (l->head && l->head->due <= now + EARLY) {
-        evf_ltimer_t *t = l->head;
+    evf_ltimer_t *t;
+    while ((t = head_of(l)) && t->due <= now + EARLY) {
         unlink_from(l, t);
         append(&batch, t);
     }
     rearm(loop, l, now);
-    while (batch.head) {
-        evf_ltimer_t *t = batch.head;
+    while ((t = head_of(&batch))) {
         unlink_from(&batch, t);
         ev_invoke(loop, &t->w, EV_TIMER);
     }

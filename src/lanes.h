@@ -26,13 +26,15 @@
 #include <ev.h>
 #include <stdbool.h>
 
+#include "fifo.h"
+
 #define EVF_LANES 8
 
 struct evf_lane;
 
 typedef struct evf_ltimer {
     ev_timer w;                 /* its callback; the heap when no lane */
-    struct evf_ltimer *prev, *next;
+    evf_link_t link;            /* in its lane */
     struct evf_lane *lane;      /* the lane it waits in, or NULL */
     double due;                 /* CLOCK_MONOTONIC seconds, in a lane */
 } evf_ltimer_t;

@@ -176,8 +176,8 @@ static void
 run_ready(evf_turns_t *q)
 {
     struct ev_loop *loop = evf__loop();
-    while (q->head && run_budget_left(loop)) {
-        evf_task_t *t = task_of_turn(q->head);
+    while (evf_turns_first(q) && run_budget_left(loop)) {
+        evf_task_t *t = task_of_turn(evf_turns_first(q));
         evf_turns_remove(q, &t->turn);
         rq.runs.used++;
         evf__task_run(t);
@@ -305,7 +305,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         t->result = EVF_ETIMEDOUT;
         break;
     }
-    if (!t->in_pool && (rq.q.head || !run_budget_left(loop))) {
+    if (!t->in_pool && (evf_turns_first(&rq.q) || !run_budget_left(loop))) {
         evf_turns_push(&rq.q, &t->turn);    /* behind those due before */
         return;
     }

@@ -29,13 +29,7 @@ void
 evf_turns_push(evf_turns_t *q, evf_turn_t *t)
 {
     t->queued = true;
-    t->next = NULL;
-    t->prev = q->tail;
-    if (q->tail)
-        q->tail->next = t;
-    else
-        q->head = t;
-    q->tail = t;
+    evf_fifo_append(&q->fifo, &t->link);
     if (!ev_is_active(&q->check)) {
         struct ev_loop *loop = evf__loop();
         ev_check_init(&q->check, serve_cb);
@@ -48,17 +42,9 @@ evf_turns_push(evf_turns_t *q, evf_turn_t *t)
 void
 evf_turns_remove(evf_turns_t *q, evf_turn_t *t)
 {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        q->head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        q->tail = t->prev;
-    t->prev = t->next = NULL;
+    evf_fifo_unlink(&q->fifo, &t->link);
     t->queued = false;
-    if (!q->head) {
+    if (!q->fifo.head) {
         struct ev_loop *loop = evf__loop();
         ev_check_stop(loop, &q->check);
         ev_idle_stop(loop, &q->awake);

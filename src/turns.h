@@ -17,13 +17,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "fifo.h"
+
 typedef struct evf_turn {
-    struct evf_turn *prev, *next;
+    evf_link_t link;        /* first: a link is its turn */
     bool queued;
 } evf_turn_t;
 
 typedef struct evf_turns {
-    evf_turn_t *head, *tail;
+    evf_fifo_t fifo;
     void (*serve)(struct evf_turns *q);     /* set before the first push */
     ev_check check;
     ev_idle awake;
@@ -33,6 +35,13 @@ typedef struct evf_turns {
 void evf_turns_push(evf_turns_t *q, evf_turn_t *t);
 /* Take t (queued) off q, wherever it is. */
 void evf_turns_remove(evf_turns_t *q, evf_turn_t *t);
+
+/* The first turn waiting in q, or NULL. */
+static inline evf_turn_t *
+evf_turns_first(const evf_turns_t *q)
+{
+    return (evf_turn_t *)q->fifo.head;
+}
 
 /* Work done in one loop iteration: counted against a budget. */
 typedef struct evf_budget {
