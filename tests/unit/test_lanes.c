@@ -63,6 +63,9 @@ start(probe_t *p, int id, double delay)
     p->delay = delay;
     p->fired = 0;
     p->started = mono();
+    /* Outside a callback libev's loop time is stale: a timer that goes to
+     * its heap would be timed from the last iteration. */
+    ev_now_update(loop);
     evf_ltimer_init(&p->lt, fire_cb);
     evf_ltimer_start(loop, &p->lt, delay);
 }
