@@ -1,15 +1,17 @@
 /*
  * http_client: evf_http(), libcurl's multi-socket API on the loop.
  *
- * DESIGN.  One CURLM per loop thread.  curl tells us which sockets to
- * watch (socket callback: one ev_io per socket, allocated by us and kept
- * in curl's socket pointer) and when to call it back (timer callback: one
- * ev_timer, milliseconds converted to seconds as a double so sub-second
- * timeouts stay sub-second).  Our watchers call curl_multi_socket_action;
- * finished transfers are collected with curl_multi_info_read and their
- * tasks woken.  The multi handle keeps finished connections for reuse by
- * later requests of the worker.  curl resolves names in its own threads
- * (the Debian build has the threaded resolver), so the loop never blocks.
+ * DESIGN.  SHARDS CURLM handles per loop thread, each with its own
+ * connection cache (see SHARDS).  curl tells us which sockets to watch
+ * (socket callback: one ev_io per socket, allocated by us and kept in
+ * curl's socket pointer) and when to call it back (timer callback: one
+ * ev_timer per CURLM, milliseconds converted to seconds as a double so
+ * sub-second timeouts stay sub-second).  Our watchers call
+ * curl_multi_socket_action; finished transfers are collected with
+ * curl_multi_info_read and their tasks woken.  The multi handles keep
+ * finished connections for reuse by later requests of the worker.  curl
+ * resolves names in its own threads (the Debian build has the threaded
+ * resolver), so the loop never blocks.
  *
  * A transfer lives in its request's arena; a cleanup registered with the
  * request removes it from the multi handle if the request ends first
@@ -52,14 +54,39 @@
 #define EASY_CACHE 1024
 #define EASY_IDLE 32
 
+/*
+ * Multi handles per loop thread, each with its own connection cache.
+ * libcurl 7.88 walks the whole cache twice per transfer (looking for a
+ * connection to reuse, and again when the handle is removed), so with
+ * one cache a thousand upstream connections cost each request two walks
+ * of a thousand entries (a third of its instructions at 1,000 HTTP/1.1
+ * requests in flight, one connection each).  A transfer goes to
+ * the first shard running fewer than SHARD_FILL transfers (else to the
+ * least busy), so a worker with little traffic uses the first shard only:
+ * its few kept connections, and HTTP/2 multiplexing over one connection.
+ */
+#define SHARDS 8
+#define SHARD_FILL 128
+/* Kept upstream connections, in all (CURLMOPT_MAXCONNECTS per shard). */
+#define MAX_CONNECTS 1024
+
 /* A kept easy handle and the CA bundle it was last given (NULL: none). */
 typedef struct easy {
     CURL *h;
     char *ca_file;                  /* malloc'd copy */
 } easy_t;
 
+/* One multi handle, its timer, and how many transfers it runs. */
+typedef struct shard {
+    CURLM *multi;
+    ev_timer timer;                 /* data: this shard */
+    int running;                    /* curl's count */
+    int active;                     /* added and not yet removed */
+} shard_t;
+
 typedef struct transfer {
     easy_t easy;
+    shard_t *sh;                    /* NULL once removed */
     bool special;                   /* set options beyond the shared ones */
     size_t cap;                     /* most bytes of the body kept */
     struct curl_slist *hdrs;
@@ -76,12 +103,12 @@ typedef struct transfer {
 typedef struct sock {
     ev_io io;
     curl_socket_t fd;
+    shard_t *sh;
 } sock_t;
 
 static _Thread_local struct {
-    CURLM *multi;
-    ev_timer timer;
-    int running;
+    shard_t *shard;                 /* SHARDS (NULL: not set up) */
+    int active;                     /* transfers running, all shards */
     easy_t *easy;                   /* EASY_CACHE handles ready for reuse
                                      * (on the heap: thread-locals are
                                      * copied into every thread) */
@@ -101,19 +128,34 @@ evf_http_global_init(void)
     return 0;
 }
 
+/* Take t's handle out of its multi handle (if still in one). */
 static void
-collect(void)
+transfer_remove(transfer_t *t)
+{
+    shard_t *sh = t->sh;
+    if (!sh)
+        return;
+    curl_multi_remove_handle(sh->multi, t->easy.h);
+    t->sh = NULL;
+    sh->active--;
+    hc.active--;
+}
+
+static void
+collect(shard_t *sh)
 {
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(hc.multi, &left))) {
+    while ((msg = curl_multi_info_read(sh->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         transfer_t *t = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-        curl_multi_remove_handle(hc.multi, msg->easy_handle);
-        if (!t)
+        if (!t) {
+            curl_multi_remove_handle(sh->multi, msg->easy_handle);
             continue;
+        }
+        transfer_remove(t);
         t->result = msg->data.result;
         t->done = true;
         evf__task_wake(t->task, 0);
@@ -126,31 +168,35 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
     sock_t *s = (sock_t *)w;
     int flags = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
                 (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    /* The action may remove the socket, and free s with it. */
+    shard_t *sh = s->sh;
     (void)loop;
-    curl_multi_socket_action(hc.multi, s->fd, flags, &hc.running);
-    collect();
+    curl_multi_socket_action(sh->multi, s->fd, flags, &sh->running);
+    collect(sh);
 }
 
 static void
 timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop, (void)w, (void)revents;
-    curl_multi_socket_action(hc.multi, CURL_SOCKET_TIMEOUT, 0, &hc.running);
-    collect();
+    shard_t *sh = w->data;
+    (void)loop, (void)revents;
+    curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &sh->running);
+    collect(sh);
 }
 
 static int
 socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     struct ev_loop *loop = evf__loop();
+    shard_t *sh = userp;
     sock_t *s = socketp;
-    (void)easy, (void)userp;
+    (void)easy;
 
     if (what == CURL_POLL_REMOVE) {
         if (s) {
             ev_io_stop(loop, &s->io);
             evf_free(s);
-            curl_multi_assign(hc.multi, fd, NULL);
+            curl_multi_assign(sh->multi, fd, NULL);
         }
         return 0;
     }
@@ -159,8 +205,9 @@ socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
         if (!s)
             return -1;
         s->fd = fd;
+        s->sh = sh;
         ev_init(&s->io, io_cb);
-        curl_multi_assign(hc.multi, fd, s);
+        curl_multi_assign(sh->multi, fd, s);
     }
     int ev = (what & CURL_POLL_IN ? EV_READ : 0) |
              (what & CURL_POLL_OUT ? EV_WRITE : 0);
@@ -175,34 +222,65 @@ static int
 timerfn_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     struct ev_loop *loop = evf__loop();
-    (void)multi, (void)userp;
-    ev_timer_stop(loop, &hc.timer);
+    shard_t *sh = userp;
+    (void)multi;
+    ev_timer_stop(loop, &sh->timer);
     if (timeout_ms >= 0) {
-        ev_timer_set(&hc.timer, (double)timeout_ms / 1000.0, 0.);
-        ev_timer_start(loop, &hc.timer);
+        ev_timer_set(&sh->timer, (double)timeout_ms / 1000.0, 0.);
+        ev_timer_start(loop, &sh->timer);
     }
     return 0;
 }
 
+static void shards_free(void);
+
 static int
 setup(void)
 {
-    if (hc.multi)
+    if (hc.shard)
         return 0;
     if (evf_http_global_init() < 0)
         return -1;
     if (!hc.easy && !(hc.easy = evf_calloc(EASY_CACHE, sizeof(*hc.easy))))
         return -1;
-    hc.multi = curl_multi_init();
-    if (!hc.multi)
+    if (!(hc.shard = evf_calloc(SHARDS, sizeof(*hc.shard))))
         return -1;
-    curl_multi_setopt(hc.multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(hc.multi, CURLMOPT_TIMERFUNCTION, timerfn_cb);
-    /* Keep idle connections to upstreams for the next requests. */
-    curl_multi_setopt(hc.multi, CURLMOPT_MAXCONNECTS, 1024L);
-    curl_multi_setopt(hc.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    ev_init(&hc.timer, timer_cb);
+    for (int i = 0; i < SHARDS; i++) {
+        shard_t *sh = &hc.shard[i];
+        ev_init(&sh->timer, timer_cb);
+        sh->timer.data = sh;
+        if (!(sh->multi = curl_multi_init())) {
+            shards_free();
+            return -1;
+        }
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timerfn_cb);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+        /* Keep idle connections to upstreams for the next requests. */
+        curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS,
+                          (long)(MAX_CONNECTS / SHARDS));
+        curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING,
+                          (long)CURLPIPE_MULTIPLEX);
+    }
     return 0;
+}
+
+/*
+ * The first shard running fewer than SHARD_FILL transfers; when all run
+ * that many, the one running the fewest.
+ */
+static shard_t *
+shard_pick(void)
+{
+    shard_t *best = &hc.shard[0];
+    for (int i = 0; i < SHARDS; i++) {
+        if (hc.shard[i].active < SHARD_FILL)
+            return &hc.shard[i];
+        if (hc.shard[i].active < best->active)
+            best = &hc.shard[i];
+    }
+    return best;
 }
 
 static size_t body_cb(char *p, size_t size, size_t n, void *ud);
@@ -275,8 +353,8 @@ easy_get(easy_t *e, const char *ca_file)
 static void
 easy_put(easy_t *e, bool special)
 {
-    if (!hc.multi || hc.neasy == EASY_CACHE ||
-        (hc.running == 0 && hc.neasy >= EASY_IDLE)) {
+    if (!hc.shard || hc.neasy == EASY_CACHE ||
+        (hc.active == 0 && hc.neasy >= EASY_IDLE)) {
         easy_destroy(e);
         return;
     }
@@ -285,18 +363,30 @@ easy_put(easy_t *e, bool special)
     hc.easy[hc.neasy++] = *e;
 }
 
+static void
+shards_free(void)
+{
+    for (int i = 0; i < SHARDS; i++) {
+        shard_t *sh = &hc.shard[i];
+        ev_timer_stop(evf__loop(), &sh->timer);
+        if (sh->multi)
+            curl_multi_cleanup(sh->multi);
+    }
+    evf_free(hc.shard);
+    hc.shard = NULL;
+    hc.active = 0;
+}
+
 void
 evf_http_shutdown(void)
 {
-    if (!hc.multi)
+    if (!hc.shard)
         return;
-    ev_timer_stop(evf__loop(), &hc.timer);
     while (hc.neasy)
         easy_destroy(&hc.easy[--hc.neasy]);
     evf_free(hc.easy);
     hc.easy = NULL;
-    curl_multi_cleanup(hc.multi);
-    hc.multi = NULL;
+    shards_free();
 }
 
 /*
@@ -358,8 +448,8 @@ transfer_free(void *arg)
 {
     transfer_t *t = arg;
     if (t->easy.h) {
-        if (!t->done && hc.multi)
-            curl_multi_remove_handle(hc.multi, t->easy.h);
+        if (hc.shard)
+            transfer_remove(t);
         easy_put(&t->easy, t->special);
     }
     curl_slist_free_all(t->hdrs);
@@ -467,14 +557,18 @@ evf_http(evf_req *r, const evf_http_opts *o, evf_http_response *resp)
     if (t->hdrs)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdrs);
 
-    if (curl_multi_add_handle(hc.multi, e) != CURLM_OK) {
+    shard_t *sh = shard_pick();
+    if (curl_multi_add_handle(sh->multi, e) != CURLM_OK) {
         resp->error = "cannot start the transfer";
         return EVF_EHTTP;
     }
+    t->sh = sh;
+    sh->active++;
+    hc.active++;
     while (!t->done) {
         if (evf__task_await(t->task) == EVF_ETIMEDOUT && !t->done) {
             /* The deadline passed and the handler asked to hear it. */
-            curl_multi_remove_handle(hc.multi, e);
+            transfer_remove(t);
             t->done = true;
             resp->error = "deadline passed";
             return EVF_ETIMEDOUT;
