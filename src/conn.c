@@ -839,6 +839,16 @@ evf_conn_drain_all(void)
     }
 }
 
+bool
+evf_conn_flush_all(void)
+{
+    flush_dirty();
+    for (evf_conn_t *c = reg.head; c; c = c->next)
+        if (!c->gone && evf_buf_used(&c->out))
+            return false;
+    return true;
+}
+
 void
 evf_conn_close_all(void)
 {

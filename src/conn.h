@@ -32,6 +32,9 @@ void evf_conn_on_close(void (*cb)(void));
  * others once their requests are done (no new request is read).
  */
 void evf_conn_drain_all(void);
+/* Write what every connection has buffered, without blocking (the rest
+ * goes out as the sockets drain); true when nothing is left to write. */
+bool evf_conn_flush_all(void);
 
 /* Fast stop: every connection is closed and its requests cancelled. */
 void evf_conn_close_all(void);

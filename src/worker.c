@@ -39,7 +39,12 @@ static void
 drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)t, (void)revents;
-    if (evf_stats.in_flight == 0 || ev_now(loop) >= w.drain_until) {
+    /* The last answers may still be in the output buffers (they leave
+     * before the loop next polls, and this may run first): write them
+     * before stopping, or the web server sees the connections close
+     * without them (502). */
+    bool done = evf_stats.in_flight == 0 && evf_conn_flush_all();
+    if (done || ev_now(loop) >= w.drain_until) {
         if (evf_stats.in_flight)
             evf_log_warn("grace period over: cancelling %llu requests",
                          (unsigned long long)evf_stats.in_flight);
