@@ -18,13 +18,13 @@
  * whose delay differs each time, goes to the heap.
  *
  * Timer resumes are bounded per loop iteration (RUN_BUDGET).  Requests
- * that began in one iteration and await the same delay expire together:
- * after a burst, thousands of timers come due in one iteration, and
- * resuming them all at once held the loop for 10 to 20 ms.  Past the
- * budget a due task waits in the ready queue (turns.h), run first in the
- * next iterations, before their timers.  A queued task is about to resume: a wake-up for it is
- * ignored (its timer fired first, as it would have resumed first), and
- * dropping it takes it off the queue.
+ * that began together and await the same delay expire together: after a
+ * burst, thousands of timers come due in one iteration, and resuming them
+ * all at once held the loop for 10 to 20 ms.  Past the budget a due task
+ * waits in the ready queue (turns.h), run first in the next iterations,
+ * before their timers.  A queued task is about to resume: a wake-up for
+ * it is ignored (its timer fired first, as it would have resumed first),
+ * and dropping it takes it off the queue.
  *
  * Pool jobs.  While a task's job runs on a pool thread the task is in_pool;
  * dropping it then only marks it orphaned, since the thread may still write
