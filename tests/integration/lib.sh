@@ -585,6 +585,42 @@ header_value() {
 }
 
 # ---------------------------------------------------------------------------
+# A private copy of the package, for the installation tests
+#
+# `make install' relinks libtool libraries in the tree it runs in, and
+# while it relinks apps/demo.la, libtool has moved apps/.libs/demo.so
+# aside: a test starting the build tree's daemon then finds no app ("cannot
+# open shared object file").  So the installation tests build and install
+# a copy of their own, never the build tree the other tests are running.
+
+# clean_make ARGS...: make with none of the flags or variables (MAKEFLAGS,
+# DESTDIR, ...) of the make running the tests.
+clean_make() {
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u DESTDIR "${MAKE:-make}" "$@"
+}
+
+# package_copy DIR: the package's distributed files, copied to DIR by the
+# build tree's `make distdir' (which only reads the build tree).
+package_copy() {
+    clean_make -C "$top_builddir" distdir distdir="$1" >"$tmp/distdir.log" 2>&1 &&
+        return 0
+    dump_log "$tmp/distdir.log" 40
+    fail "make distdir failed"
+}
+
+# in_dir DIR LOG CMD...: run CMD in DIR, its output in $tmp/LOG, shown when
+# it fails.
+in_dir() {
+    local dir=$1 logf=$tmp/$2
+    shift 2
+    if (cd "$dir" && "$@") >"$logf" 2>&1; then
+        return 0
+    fi
+    dump_log "$logf" 60
+    return 1
+}
+
+# ---------------------------------------------------------------------------
 # Teardown
 
 _sanitizer_re='AddressSanitizer|LeakSanitizer|ThreadSanitizer|MemorySanitizer|runtime error'

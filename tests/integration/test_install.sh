@@ -9,32 +9,44 @@
 # (no DESTDIR) are test_install_prefix.sh's.
 #
 # Everything is written under $tmp (the source tree is read-only under
-# `make distcheck`); the build tree is only read, and relinked by libtool
-# as any `make install` does.
+# `make distcheck'): the installation is made from a copy of the package,
+# configured as the build tree was (lib.sh's package_copy says why).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 need_daemon
-: "${MAKE:=make}"
 : "${CC:=cc}"
-need "$MAKE"
+need "${MAKE:-make}"
 need "$CC"
 need pkg-config
 [[ -x ${FCGI_CLIENT:-} ]] || { log "ERROR: FCGI_CLIENT not set"; exit 99; }
-[[ -r $top_builddir/Makefile ]] || { log "ERROR: no Makefile in top_builddir=$top_builddir"; exit 99; }
+[[ -r $top_builddir/config.status ]] || { log "ERROR: no config.status in top_builddir=$top_builddir"; exit 99; }
 
-# The make running `make check` may pass its flags and variables (even a
-# DESTDIR=) through the environment: the makes started here get none.
-mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "$MAKE" -C "$top_builddir" "$@"; }
+src=$tmp/evfcgi
+package_copy "$src"
+# The build tree's configure arguments (its prefix, directories, compiler
+# and flags), less those naming its own source tree or cache.
+eval "set -- $("$top_builddir/config.status" --config)"
+args=()
+for a; do
+    case $a in
+    --srcdir=* | --cache-file=* | -C | --config-cache) ;;
+    *) args+=("$a") ;;
+    esac
+done
+in_dir "$src" configure.log ./configure -q "${args[@]}" ||
+    fail "configure ${args[*]} failed in the copy"
+in_dir "$src" build.log clean_make -j2 || fail "make failed in the copy"
+mk() { clean_make -C "$src" "$@"; }
 
-# The installation directories, as the build tree's Makefile computes them.
+# The installation directories, as the copy's Makefile computes them.
 # shellcheck disable=SC2016 # make expands $(...), not the shell
 printf '%s\n' 'evf-test-print-dirs:' \
     '	@echo "$(prefix)|$(sbindir)|$(libdir)|$(includedir)|$(pkgconfigdir)|$(pkglibdir)|$(sysconfdir)|$(mandir)"' \
     'evf-test-print-docdir:' '	@echo "$(docdir)"' \
     >"$tmp/print-dirs.mk"
 dirs=$(mk -s -f Makefile -f "$tmp/print-dirs.mk" evf-test-print-dirs) ||
-    fail "cannot read the installation directories from $top_builddir/Makefile"
+    fail "cannot read the installation directories from $src/Makefile"
 IFS='|' read -r prefix sbindir libdir includedir pkgconfigdir pkglibdir sysconfdir mandir <<<"$dirs"
 for d in "$prefix" "$sbindir" "$libdir" "$includedir" "$pkgconfigdir" "$pkglibdir" "$sysconfdir" "$mandir"; do
     [[ $d == /* ]] || fail "installation directory '$d' is not absolute (from: $dirs)"

@@ -19,38 +19,20 @@
 #    EVF_TEST_SYSTEM_INSTALL=no skips it.
 #
 # These installs relink the libraries, so they are made from a copy of the
-# package (`make distdir') built under $tmp, never from the build tree the
-# other tests are running.
+# package (lib.sh's package_copy), never from the build tree the other
+# tests are running.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 need_daemon
-: "${MAKE:=make}"
-need "$MAKE"
+need "${MAKE:-make}"
 [[ -x ${FCGI_CLIENT:-} ]] || { log "ERROR: FCGI_CLIENT not set"; exit 99; }
 [[ -r $top_builddir/Makefile ]] || { log "ERROR: no Makefile in top_builddir=$top_builddir"; exit 99; }
 unset LD_LIBRARY_PATH
 
-# The makes started here get none of the flags or variables of the make
-# running the tests.
-mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u DESTDIR "$MAKE" "$@"; }
-
 src=$tmp/evfcgi
-if ! mk -C "$top_builddir" distdir distdir="$src" >"$tmp/distdir.log" 2>&1; then
-    dump_log "$tmp/distdir.log" 40
-    fail "make distdir failed"
-fi
-
-# in_copy LOG CMD...: run CMD in the copy, its output in $tmp/LOG.
-in_copy() {
-    local logf=$tmp/$1
-    shift
-    if (cd "$src" && "$@") >"$logf" 2>&1; then
-        return 0
-    fi
-    dump_log "$logf" 60
-    return 1
-}
+package_copy "$src"
+in_copy() { in_dir "$src" "$@"; }
 
 # serves PREFIX WHAT: the daemon installed under PREFIX, started with no
 # LD_LIBRARY_PATH, serves the installed demo from the installed library.
@@ -76,20 +58,20 @@ b=$tmp/prefix-b
 c=$tmp/prefix-c
 in_copy configure-a.log ./configure -q --prefix="$a" ||
     fail "configure --prefix=$a failed"
-in_copy install-a.log mk -j2 install || fail "make install (prefix $a) failed"
+in_copy install-a.log clean_make -j2 install || fail "make install (prefix $a) failed"
 pass "make install into a private prefix succeeds"
 serves "$a" "prefix-a"
 
 # A second configure with another prefix, no `make clean'.
 in_copy configure-b.log ./configure -q --prefix="$b" ||
     fail "configure --prefix=$b failed"
-if in_copy install-b.log mk -j2 install; then
+if in_copy install-b.log clean_make -j2 install; then
     pass "reinstalling into a second prefix (configure --prefix) succeeds"
     serves "$b" "prefix-b"
 else
     not_ok "reinstalling into a second prefix (configure --prefix) succeeds" "see the log above"
 fi
-if in_copy install-c.log mk -j2 install prefix="$c"; then
+if in_copy install-c.log clean_make -j2 install prefix="$c"; then
     pass "reinstalling with make install prefix=... succeeds"
     serves "$c" "prefix-c"
 else
@@ -107,7 +89,7 @@ uninstall_left_cache=
 undo_system_install() {
     [[ -n $sys_installed ]] || return 0
     sys_installed=
-    (cd "$src" && mk uninstall prefix="$sys") >"$tmp/uninstall-sys.log" 2>&1 ||
+    (cd "$src" && clean_make uninstall prefix="$sys") >"$tmp/uninstall-sys.log" 2>&1 ||
         log "WARNING: make uninstall from $sys failed (see $tmp/uninstall-sys.log)"
     # make uninstall runs ldconfig; should it not, the cache must still not
     # keep the test's library.
@@ -139,7 +121,7 @@ else
     sys_installed=1
     # Only what the daemon needs (library, daemon, demo): install-exec, which
     # runs the same hook as install.
-    if in_copy install-sys.log mk -j2 install-exec prefix="$sys"; then
+    if in_copy install-sys.log clean_make -j2 install-exec prefix="$sys"; then
         pass "make install-exec into $sys succeeds"
         serves "$sys" "prefix $sys"
         check_match "... the library is in ldconfig's cache" 'libevfcgi\.so\.0 ' \
