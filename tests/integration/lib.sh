@@ -266,6 +266,43 @@ descendants() {
     done
 }
 
+# A PID names a process only while it runs: once it is gone, the kernel
+# hands the number to a new process when its counter wraps, which takes
+# 32768 forks where pid_max is 32768 -- seconds, while another test runs
+# configure and make.  A process that is not our child (a daemon's
+# worker, say) is therefore named by an id, PID@START, START being its
+# start time (clock ticks since boot, /proc/PID/stat's 22nd field), and is
+# only ever signalled under that id.
+
+# proc_id PID: print PID's id (PID@START); fails when PID is not running
+# or is a zombie.
+proc_id() {
+    local stat f
+    { stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+    read -ra f <<<"${stat##*) }"   # f[0] is the state, the 3rd field
+    [[ ${f[0]} != Z && ${f[19]:-} =~ ^[0-9]+$ ]] || return 1
+    printf '%s@%s\n' "$1" "${f[19]}"
+}
+
+# proc_ids PID...: the ids of those PIDs that are running, one a line.
+proc_ids() {
+    local p
+    for p; do proc_id "$p" || true; done
+}
+
+# id_alive ID: the process named by ID (PID@START) is still running.
+id_alive() { [[ $1 == *@* && $(proc_id "${1%@*}") == "$1" ]]; }
+
+# kill_ids SIGNAL ID...: send SIGNAL to each process named by an ID that is
+# still running (never to another process that got its PID since).
+kill_ids() {
+    local sig=$1 id
+    shift
+    for id; do
+        if id_alive "$id"; then kill -s "$sig" "${id%@*}" 2>/dev/null || true; fi
+    done
+}
+
 # stop_pid PID [SIGNAL]: send SIGNAL (default TERM) to a process we started,
 # wait up to STOP_TIMEOUT seconds, then SIGKILL it and whatever children it
 # had. Reaps the process and sets STOP_STATUS (also kept in _pid_status[PID])
@@ -277,7 +314,8 @@ stop_pid() {
     STOP_STATUS=0
     [[ -n ${_pid_name[$pid]:-} ]] || { log "stop_pid: $pid is not ours"; return 0; }
     if [[ -n ${_pid_status[$pid]:-} ]]; then STOP_STATUS=${_pid_status[$pid]}; return 0; fi
-    kids=$(descendants "$pid")
+    # shellcheck disable=SC2046 # a list of PIDs
+    kids=$(proc_ids $(descendants "$pid"))
     if is_alive "$pid"; then
         kill -s "$sig" "$pid" 2>/dev/null || true
         for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
@@ -286,18 +324,19 @@ stop_pid() {
         done
         if is_alive "$pid"; then
             log "${_pid_name[$pid]} (pid $pid) ignored SIG$sig for ${STOP_TIMEOUT}s; sending SIGKILL"
-            # shellcheck disable=SC2086 # $kids: a list of PIDs
-            kill -s KILL "$pid" $kids 2>/dev/null || true
+            kill -s KILL "$pid" 2>/dev/null || true
+            # shellcheck disable=SC2086 # $kids: a list of ids
+            kill_ids KILL $kids
         fi
     fi
     wait "$pid" 2>/dev/null || STOP_STATUS=$?
     _pid_status[$pid]=$STOP_STATUS
     # Give orphaned children (they are not ours to wait for) a moment to go.
     for k in $kids; do
-        for ((i = 0; i < 20; i++)); do kill -0 "$k" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$k" 2>/dev/null; then
-            left+=" $k"
-            kill -s KILL "$k" 2>/dev/null || true
+        for ((i = 0; i < 20; i++)); do id_alive "$k" || break; sleep 0.1; done
+        if id_alive "$k"; then
+            left+=" ${k%@*}"
+            kill_ids KILL "$k"
         fi
     done
     [[ -z $left ]] || _pid_orphans[$pid]=$left

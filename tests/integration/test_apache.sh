@@ -206,13 +206,14 @@ check_parity() {
 # stop_apache PID: SIGTERM to the parent must take its children along.
 stop_apache() {
     local pid=$1 what=$2 kids k left=
-    kids=$(descendants "$pid")
+    # shellcheck disable=SC2046 # a list of PIDs
+    kids=$(proc_ids $(descendants "$pid"))
     check_true "$what: Apache runs children (pid $pid has: ${kids//$'\n'/ })" test -n "$kids"
     stop_pid "$pid" TERM
     check_eq "$what: Apache exit status after SIGTERM" 0 "$STOP_STATUS"
     # stop_pid waited for them (and killed any that stayed).
     check_eq "$what: no Apache child outlived the parent" "" "${_pid_orphans[$pid]:-}"
-    for k in $kids; do is_alive "$k" && left+=" $k"; done
+    for k in $kids; do id_alive "$k" && left+=" ${k%@*}"; done
     check_eq "$what: Apache children gone" "" "$left"
 }
 

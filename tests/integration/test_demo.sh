@@ -35,6 +35,11 @@ access_log=$(sed -n "s|^ *\\(/.*\\) (evfcgid's access log.*|\\1|p" "$out")
 evfcgid_pid=$(sed -n 's/^evfcgid (pid \([0-9]*\)).*nginx (pid \([0-9]*\)).*/\1/p' "$out")
 nginx_pid=$(sed -n 's/^evfcgid (pid \([0-9]*\)).*nginx (pid \([0-9]*\)).*/\2/p' "$out")
 check_match "the banner names evfcgid's and nginx's PIDs" '^[0-9]+ [0-9]+$' "$evfcgid_pid $nginx_pid"
+# Ids (lib.sh's proc_id), so the checks after Ctrl-C cannot mistake another
+# process that got one of these PIDs since for ours.
+evfcgid_id=$(proc_id "$evfcgid_pid") || true
+nginx_id=$(proc_id "$nginx_pid") || true
+check_true "... and both are running" test -n "$evfcgid_id" -a -n "$nginx_id"
 check_true "the banner names the access log" test -n "$access_log"
 
 # Every route of the demo app, and the status and ping pages.
@@ -80,8 +85,8 @@ check_match "... and the one its dependency made for /items/1" \
 # Ctrl-C.
 stop_pid "$demo_pid" INT
 check_eq "the demo stops on SIGINT with status 0" 0 "$STOP_STATUS"
-check_true "... evfcgid is stopped" eval "! kill -0 $evfcgid_pid 2>/dev/null"
-check_true "... nginx is stopped" eval "! kill -0 $nginx_pid 2>/dev/null"
+check_true "... evfcgid is stopped" not id_alive "$evfcgid_id"
+check_true "... nginx is stopped" not id_alive "$nginx_id"
 check_true "with KEEP_TMP=1 the access log is kept" test -s "$access_log"
 case $kept_dir in
 "${TMPDIR:-/tmp}"/evfcgi-demo.*) rm -rf "$kept_dir" ;;

@@ -19,13 +19,15 @@ port=$EVFCGID_PORT
 workers=
 poll_until 10 bash -c '[[ $(pgrep -P "$1" | wc -l) -ge 2 ]]' _ "$master" ||
     fail "the master did not start its 2 workers"
-workers=$(pgrep -P "$master" | tr '\n' ' ')
-log "master $master, workers $workers"
+# Ids, not PIDs: once gone, a worker's PID may go to another process.
+# shellcheck disable=SC2046 # a list of PIDs
+workers=$(proc_ids $(pgrep -P "$master") | tr '\n' ' ')
+log "master $master, workers (PID@START) $workers"
 
 kill -KILL "$master"
 gone() {
-    local p
-    for p in "$@"; do kill -0 "$p" 2>/dev/null && return 1; done
+    local id
+    for id in "$@"; do id_alive "$id" && return 1; done
     return 0
 }
 # shellcheck disable=SC2086 # $workers: a list of PIDs
@@ -38,7 +40,7 @@ check_true "... with a line in the log" \
     "$EVFCGID_LOG"
 # Workers that outlived the check (the defect) are ours to end.
 # shellcheck disable=SC2086
-gone $workers || kill -KILL $workers 2>/dev/null || true
+gone $workers || kill_ids KILL $workers
 # Reap the master; its SIGKILL was ours, not a crash for the log checks.
 stop_pid "$master"
 _pid_status[$master]=killed-by-the-test
