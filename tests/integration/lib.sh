@@ -299,7 +299,8 @@ kill_ids() {
     local sig=$1 id
     shift
     for id; do
-        if id_alive "$id"; then kill -s "$sig" "${id%@*}" 2>/dev/null || true; fi
+        id_alive "$id" || continue
+        kill -s "$sig" "${id%@*}" 2>/dev/null || true
     done
 }
 
