@@ -49,9 +49,6 @@
 #include "stats.h"
 #include "tls.h"
 
-#define container_of(p, type, member) \
-    ((type *)((char *)(p) - offsetof(type, member)))
-
 #define LOW_IDS 64
 #define ID_WORDS (65536 / 64)
 #define READ_BUF (64 * 1024)

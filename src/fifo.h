@@ -2,12 +2,18 @@
  * fifo.h: an intrusive doubly linked FIFO.  The link lives in what waits
  * (an evf_link_t member), so appending and taking out anywhere cost a few
  * pointer writes and no allocation.  Used by the turn queues (turns.h)
- * and the timer lanes (lanes.h).
+ * and the timer lanes (lanes.h).  Its container_of serves every embedded
+ * member (a link, a watcher) in the core.
  */
 #ifndef EVF_FIFO_H
 #define EVF_FIFO_H
 
 #include <stddef.h>
+
+/* What holds member `member` of type `type` at p: from an embedded link
+ * (or watcher) back to its owner. */
+#define container_of(p, type, member) \
+    ((type *)((char *)(p) - offsetof(type, member)))
 
 typedef struct evf_link {
     struct evf_link *prev, *next;

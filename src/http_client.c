@@ -80,7 +80,6 @@ typedef struct easy {
 typedef struct shard {
     CURLM *multi;
     ev_timer timer;                 /* data: this shard */
-    int running;                    /* curl's count */
     int active;                     /* added and not yet removed */
 } shard_t;
 
@@ -170,8 +169,9 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
                 (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
     /* The action may remove the socket, and free s with it. */
     shard_t *sh = s->sh;
+    int running;                    /* curl's count; active is ours */
     (void)loop;
-    curl_multi_socket_action(sh->multi, s->fd, flags, &sh->running);
+    curl_multi_socket_action(sh->multi, s->fd, flags, &running);
     collect(sh);
 }
 
@@ -179,8 +179,9 @@ static void
 timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     shard_t *sh = w->data;
+    int running;
     (void)loop, (void)revents;
-    curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &sh->running);
+    curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     collect(sh);
 }
 

@@ -20,9 +20,6 @@
 #include "lanes.h"
 #include "loop.h"
 
-#define container_of(p, type, member) \
-    ((type *)((char *)(p) - offsetof(type, member)))
-
 #define EARLY 0.001
 
 typedef struct evf_lane {

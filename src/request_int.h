@@ -15,14 +15,12 @@
 #include <string.h>
 
 #include "buf.h"
+#include "fifo.h"
 #include "mem.h"
 #include "request.h"
 #include "route.h"
 #include "router.h"
 #include "task.h"
-
-#define container_of(p, type, member) \
-    ((type *)((char *)(p) - offsetof(type, member)))
 
 enum stage { S_PARAMS, S_STDIN, S_RUNNING };
 

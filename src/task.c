@@ -48,9 +48,6 @@
 #include "tls.h"
 #include "turns.h"
 
-#define container_of(p, type, member) \
-    ((type *)((char *)(p) - offsetof(type, member)))
-
 enum timer_kind { T_WAKE, T_TIMEOUT, T_DEADLINE };
 
 struct evf_task {

@@ -8,9 +8,6 @@
 #include "loop.h"
 #include "turns.h"
 
-#define container_of(p, type, member) \
-    ((type *)((char *)(p) - offsetof(type, member)))
-
 static void
 serve_cb(struct ev_loop *loop, ev_check *w, int revents)
 {
